@@ -1,0 +1,136 @@
+"""privacy_service: the GDPR compliance service of an email service provider."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify
+from flask_babel import get_locale
+
+from privacy_service import crypto
+from privacy_service.clock import EXTENSION_NAME as CLOCK
+from privacy_service.clock import SystemClock
+from privacy_service.config import SETTINGS, build_flask_config, from_environment
+from privacy_service.errors import register_error_handlers
+from privacy_service.extensions import (
+    babel,
+    csrf,
+    db,
+    is_api_request,
+    limiter,
+    login_manager,
+    migrate,
+)
+from privacy_service.i18n import LANGUAGE_NAMES, select_locale
+from privacy_service.logs import configure_logging
+from privacy_service.web import register_security_headers
+
+PACKAGE_DIR = Path(__file__).parent
+MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
+
+# Every feature's models are imported so metadata (and Alembic) sees all tables.
+MODEL_MODULES = (
+    "privacy_service.audit.models",
+    "privacy_service.accounts.models",
+    "privacy_service.oauth.models",
+    "privacy_service.mail.models",
+)
+
+# (module, blueprint attribute). A feature adds its blueprints here.
+BLUEPRINTS = (
+    ("privacy_service.core.views", "blueprint"),
+    ("privacy_service.accounts.views", "blueprint"),
+    ("privacy_service.oauth.views", "blueprint"),
+    ("privacy_service.apidoc", "blueprint"),
+    ("privacy_service.audit.views", "blueprint"),
+    ("privacy_service.mail.api", "blueprint"),
+)
+
+# Modules whose import registers subject-data providers and scheduled jobs.
+REGISTRATION_MODULES = (
+    "privacy_service.accounts.subject_data",
+    "privacy_service.accounts.jobs",
+)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the application; ``config`` overrides environment settings (tests, CLI)."""
+    config = dict(config or {})
+    settings = from_environment()
+    settings.update({key: value for key, value in config.items() if key in SETTINGS})
+
+    instance_path = Path(settings.get("INSTANCE_PATH") or PACKAGE_DIR.parent / "instance")
+    app = Flask(__name__, instance_path=str(instance_path.resolve()))
+    app.config.update(build_flask_config(settings, instance_path))
+    app.config.update(config)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(_translation_directories())
+
+    configure_logging(app.config["LOG_LEVEL"])
+    crypto.init_app(app)
+    app.extensions[CLOCK] = config.get("CLOCK") or SystemClock()
+
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    for module in REGISTRATION_MODULES:
+        importlib.import_module(module)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    _init_login(app)
+    from privacy_service.oauth.service import init_app as init_oauth
+
+    init_oauth(app)
+
+    for module, attribute in BLUEPRINTS:
+        app.register_blueprint(getattr(importlib.import_module(module), attribute))
+
+    register_error_handlers(app)
+    register_security_headers(app)
+
+    @app.context_processor
+    def _template_globals() -> dict[str, Any]:
+        return {
+            "current_locale": str(get_locale()),
+            "language_names": LANGUAGE_NAMES,
+            "languages": app.config["LANGUAGES"],
+        }
+
+    return app
+
+
+def _translation_directories() -> list[str]:
+    """The shared catalogue plus one per feature folder that has its own."""
+    directories = [PACKAGE_DIR / "translations"]
+    directories += sorted(p for p in PACKAGE_DIR.glob("*/translations") if p.is_dir())
+    return [str(path) for path in directories]
+
+
+def _init_login(app: Flask) -> None:
+    from privacy_service.accounts.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def _load_user(user_id: str) -> User | None:
+        try:
+            user = db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+        return user if user is not None and user.is_active else None
+
+    @login_manager.unauthorized_handler
+    def _unauthorized() -> Any:
+        from flask import redirect, request, url_for
+
+        if is_api_request():
+            body = {"error": {"code": "unauthorized", "message": "Log in first.", "fields": {}}}
+            return jsonify(body), 401
+        return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))

@@ -1,0 +1,1 @@
+"""Accounts: organisations, their users, roles, sign-up, login and the profile page."""

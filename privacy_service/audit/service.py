@@ -1,0 +1,184 @@
+"""Appending to and verifying the audit chain.
+
+``record()`` runs inside the caller's transaction: the event commits or rolls back with the change
+it describes. On PostgreSQL a transaction-scoped advisory lock serialises appends, so two requests
+never chain onto the same predecessor; the unique ``previous_hash`` is the last line of defence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+
+from privacy_service import clock
+from privacy_service.audit.models import AuditEvent
+from privacy_service.extensions import db
+
+GENESIS_HASH = "0" * 64
+# Arbitrary constant shared by every instance: the advisory lock that serialises appends.
+AUDIT_CHAIN_LOCK_ID = 0x61756469
+_EMAIL_PATTERN = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+
+
+class PersonalDataInAudit(ValueError):
+    """Audit details must use ids or blind indexes, never an address in clear."""
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def compute_hash(
+    sequence: int,
+    occurred_at: datetime,
+    actor: str,
+    action: str,
+    target: str | None,
+    details: dict[str, Any],
+    previous_hash: str,
+) -> str:
+    content = {
+        "sequence": sequence,
+        "occurred_at": occurred_at.isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "details": details,
+        "previous_hash": previous_hash,
+    }
+    return hashlib.sha256(_canonical(content).encode()).hexdigest()
+
+
+def _refuse_personal_data(value: Any) -> None:
+    if isinstance(value, str) and _EMAIL_PATTERN.search(value):
+        raise PersonalDataInAudit("audit details must not contain an email address in clear")
+    if isinstance(value, dict):
+        for item in value.values():
+            _refuse_personal_data(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_personal_data(item)
+
+
+def _lock_chain() -> None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": AUDIT_CHAIN_LOCK_ID})
+
+
+def record(
+    actor: str,
+    action: str,
+    target: str | None = None,
+    details: dict[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
+) -> AuditEvent:
+    """Append an event; ``actor``/``target`` are references such as ``user:12`` or ``request:7``."""
+    details = json.loads(_canonical(details or {}))
+    _refuse_personal_data([actor, target, details])
+    _lock_chain()
+    last = db.session.execute(
+        select(AuditEvent.sequence, AuditEvent.hash).order_by(AuditEvent.sequence.desc()).limit(1)
+    ).first()
+    sequence = 1 if last is None else last.sequence + 1
+    previous_hash = GENESIS_HASH if last is None else last.hash
+    occurred_at = now or clock.now()
+    event = AuditEvent(
+        sequence=sequence,
+        occurred_at=occurred_at,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details,
+        previous_hash=previous_hash,
+        hash=compute_hash(sequence, occurred_at, actor, action, target, details, previous_hash),
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    sequence: int
+    event_id: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"event #{self.sequence}" + (f" (id {self.event_id})" if self.event_id else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    events_checked: int
+    problem: ChainProblem | None
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+def _events_in_order(batch_size: int = 5000) -> Iterator[AuditEvent]:
+    after = 0
+    while True:
+        batch = db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.sequence > after)
+            .order_by(AuditEvent.sequence)
+            .limit(batch_size)
+        ).all()
+        if not batch:
+            return
+        yield from batch
+        after = batch[-1].sequence
+        db.session.expunge_all()
+
+
+def verify_chain() -> ChainReport:
+    """Walk the chain in order; report the first event that was altered, removed or moved."""
+    expected_sequence = 1
+    previous_hash = GENESIS_HASH
+    checked = 0
+    for event in _events_in_order():
+        checked += 1
+        if event.sequence != expected_sequence:
+            missing = ChainProblem(
+                expected_sequence,
+                None,
+                f"missing: events #{expected_sequence} to #{event.sequence - 1} were removed "
+                f"(next present is #{event.sequence}, id {event.id})",
+            )
+            return ChainReport(checked, missing)
+        if event.previous_hash != previous_hash:
+            return ChainReport(
+                checked,
+                ChainProblem(
+                    event.sequence,
+                    event.id,
+                    "does not follow the event before it (events removed or re-ordered)",
+                ),
+            )
+        recomputed = compute_hash(
+            event.sequence,
+            event.occurred_at,
+            event.actor,
+            event.action,
+            event.target,
+            event.details,
+            event.previous_hash,
+        )
+        if recomputed != event.hash:
+            return ChainReport(
+                checked, ChainProblem(event.sequence, event.id, "content was altered")
+            )
+        previous_hash = event.hash
+        expected_sequence += 1
+    return ChainReport(checked, None)

@@ -1,0 +1,213 @@
+"""The ``privacy-service`` command: database, keys, audit, users, API clients, serving."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, FlaskGroup
+from sqlalchemy import select
+
+from privacy_service import PACKAGE_DIR, clock, create_app, crypto
+from privacy_service.config import from_environment
+
+
+def _create_app() -> object:
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
+def main() -> None:
+    """Operate the privacy service (run `privacy-service COMMAND --help`)."""
+
+
+keys = AppGroup("keys", help="Encryption keys (kept outside the database).")
+audit_cli = AppGroup("audit", help="The hash-chained audit trail.")
+users = AppGroup("users", help="Accounts and staff.")
+clients = AppGroup("clients", help="OAuth 2 clients of the internal API.")
+main.add_command(keys)
+main.add_command(audit_cli)
+main.add_command(users)
+main.add_command(clients)
+
+
+def _default_key_file() -> Path:
+    settings = from_environment()
+    if settings.get("KEY_FILE"):
+        return Path(settings["KEY_FILE"])
+    instance = Path(settings.get("INSTANCE_PATH") or PACKAGE_DIR.parent / "instance")
+    return instance / "keys.json"
+
+
+@keys.command("generate", with_appcontext=False)
+@click.option("--path", type=click.Path(path_type=Path), default=None, help="Key file to write.")
+@click.option("--if-missing", is_flag=True, help="Do nothing when the key file exists.")
+def keys_generate(path: Path | None, if_missing: bool) -> None:
+    """Write a new key file (mode 600) with an encryption key and a blind index key."""
+    path = path or _default_key_file()
+    if path.exists():
+        if if_missing:
+            click.echo(f"Key file {path} exists; keeping it.")
+            return
+        raise click.ClickException(
+            f"{path} exists; refusing to overwrite keys (data would be lost)"
+        )
+    crypto.generate_key_file(path)
+    click.echo(f"Wrote {path}. Back it up: without it the encrypted data cannot be read.")
+
+
+@keys.command("add", with_appcontext=False)
+@click.option("--path", type=click.Path(path_type=Path), default=None)
+def keys_add(path: Path | None) -> None:
+    """Add a new encryption key that encrypts from now on; older keys still decrypt."""
+    path = path or _default_key_file()
+    key_id = crypto.add_key_to_file(path)
+    click.echo(f"Added key {key_id} to {path}; restart the service to use it.")
+
+
+@keys.command("check")
+def keys_check() -> None:
+    """Decrypt a stored value to prove the configured keys match the database."""
+    from privacy_service.accounts.models import User
+    from privacy_service.extensions import db
+
+    ring = crypto.keyring()
+    click.echo(
+        f"Configured keys: {', '.join(ring.key_ids)} (encrypting with {ring.primary_key_id})"
+    )
+    try:
+        db.session.scalar(select(User.email).limit(1))
+    except crypto.DecryptionError as exc:
+        raise click.ClickException(f"stored data does not decrypt: {exc}") from exc
+    click.echo("Stored data decrypts with the configured keys.")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the whole chain; exit 1 naming the first altered, removed or moved event."""
+    from privacy_service.audit import verify_chain
+
+    report = verify_chain()
+    if report.intact:
+        click.echo(f"Audit chain intact: {report.events_checked} events verified.")
+        return
+    click.echo(f"Audit chain BROKEN at {report.problem}", err=True)
+    sys.exit(1)
+
+
+@users.command("create-dpo")
+@click.argument("email")
+@click.option("--password", envvar="PRIVACY_SERVICE_DPO_PASSWORD", default=None)
+@click.option("--demo", is_flag=True, help="Print the login (for the local demo only).")
+def users_create_dpo(email: str, password: str | None, demo: bool) -> None:
+    """Create a DPO staff account (or reset its password) and print how to log in."""
+    from marshmallow import ValidationError
+
+    from privacy_service.accounts.service import create_staff_account
+    from privacy_service.errors import DomainError
+    from privacy_service.extensions import db
+    from privacy_service.validation import normalise_email
+
+    try:
+        email = normalise_email(email)
+    except ValidationError as exc:
+        raise click.ClickException("not a valid email address") from exc
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    try:
+        create_staff_account(email, password, clock.now())
+    except DomainError as exc:
+        raise click.ClickException(str(exc.message)) from exc
+    db.session.commit()
+    if demo:
+        base_url = current_app.config["BASE_URL"]
+        click.echo("=" * 64)
+        click.echo(f"Demo DPO login at {base_url}/login")
+        click.echo(f"  email:    {email}")
+        click.echo(f"  password: {password}")
+        click.echo("=" * 64)
+    elif generated:
+        click.echo(f"DPO staff account ready. One-time password: {password}")
+    else:
+        click.echo("DPO staff account ready.")
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["member", "org_admin", "dpo"]))
+def users_set_role(email: str, role: str) -> None:
+    """Change a user's role (audited as done from the command line)."""
+    from privacy_service import audit
+    from privacy_service.accounts.service import find_user_by_email
+    from privacy_service.extensions import db
+
+    user = find_user_by_email(email)
+    if user is None:
+        raise click.ClickException("no such user")
+    previous, user.role = user.role, role
+    audit.record("cli", "accounts.role_changed", user.audit_ref, {"from": previous, "to": role})
+    db.session.commit()
+    click.echo(f"Role of user #{user.id}: {previous} -> {role}")
+
+
+@clients.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, help="Repeat for each scope.")
+@click.option("--organisation", "organisation_id", type=int, default=None)
+def clients_create(name: str, scopes: tuple[str, ...], organisation_id: int | None) -> None:
+    """Create an API client; its secret is shown once."""
+    from privacy_service.errors import DomainError
+    from privacy_service.extensions import db
+    from privacy_service.oauth.service import create_client
+
+    flat = [scope for item in scopes for scope in item.replace(",", " ").split()]
+    try:
+        client, secret = create_client(name, flat, clock.now(), "cli", organisation_id)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message}: {exc.fields}") from exc
+    db.session.commit()
+    click.echo(f"client_id:     {client.client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo(f"scope:         {client.scope}")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@click.option(
+    "--no-scheduler", is_flag=True, help="Run jobs elsewhere (privacy-service scheduler)."
+)
+def serve(host: str, port: int, no_scheduler: bool) -> None:
+    """Serve the web app with its in-process scheduler (the embedded set-up)."""
+    from privacy_service.scheduler import build_scheduler
+
+    app = current_app._get_current_object()
+    scheduler = None
+    if app.config["SCHEDULER_ENABLED"] and not no_scheduler:
+        scheduler = build_scheduler(app)
+        scheduler.start()
+    click.echo(f"privacy_service answering on http://{host}:{port}")
+    try:
+        app.run(host=host, port=port, use_reloader=False, threaded=True)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+@main.command("scheduler")
+def run_scheduler() -> None:
+    """Run the scheduled jobs in this process (production: one or more such processes)."""
+    from privacy_service.scheduler import build_scheduler
+
+    scheduler = build_scheduler(current_app._get_current_object())
+    scheduler.start()
+    click.echo("Scheduler running; Ctrl-C to stop.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        scheduler.shutdown()

@@ -1,0 +1,152 @@
+"""Configuration read from environment variables prefixed ``PRIVACY_SERVICE_``.
+
+Every setting has a typed default for the embedded set-up (SQLite in ``instance/``, outbox files,
+memory rate-limit storage). With ``PRIVACY_SERVICE_ENV=production`` the service refuses to start
+without an explicit secret key, database URL and encryption keys instead of falling back.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "PRIVACY_SERVICE_"
+
+
+class ConfigurationError(RuntimeError):
+    """The service cannot start with the configuration it was given."""
+
+
+def _as_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def _as_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# name -> (coercion, default). The environment variable is ENV_PREFIX + name.
+SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
+    "ENV": (str, "development"),
+    "SECRET_KEY": (str, None),
+    "DATABASE_URL": (str, None),
+    "INSTANCE_PATH": (str, None),
+    # Encryption keys: "id:base64key,id:base64key" (the first encrypts, all decrypt) ...
+    "ENCRYPTION_KEYS": (str, None),
+    "BLIND_INDEX_KEY": (str, None),
+    # ... or a JSON key file written by `privacy-service keys generate`.
+    "KEY_FILE": (str, None),
+    "BASE_URL": (str, "http://127.0.0.1:5000"),
+    "MAIL_FROM": (str, "Privacy Service <no-reply@privacy-service.example>"),
+    "DPO_MAIL": (str, "dpo@privacy-service.example"),
+    "SMTP_HOST": (str, None),
+    "SMTP_PORT": (int, 25),
+    "SMTP_SECURITY": (str, "none"),  # none | starttls | tls
+    "SMTP_USERNAME": (str, None),
+    "SMTP_PASSWORD": (str, None),
+    "SMTP_TIMEOUT": (float, 10.0),
+    "RATELIMIT_STORAGE_URI": (str, "memory://"),
+    "RATELIMIT_ENABLED": (_as_bool, True),
+    "LOGIN_RATE_LIMIT": (str, "10 per minute;50 per hour"),
+    "SIGNUP_RATE_LIMIT": (str, "5 per minute;30 per hour"),
+    "FORM_RATE_LIMIT": (str, "5 per minute;30 per hour"),
+    "CONFIRMATION_MAX_AGE_HOURS": (int, 48),
+    "PASSWORD_RESET_MAX_AGE_HOURS": (int, 2),
+    "SESSION_COOKIE_SECURE": (_as_bool, False),
+    "LANGUAGES": (_as_list, ["en", "fr"]),
+    "SCHEDULER_ENABLED": (_as_bool, True),
+    "OAUTH_TOKEN_EXPIRES_IN": (int, 900),
+    "LOG_LEVEL": (str, "INFO"),
+}
+
+PRODUCTION_REQUIRED = ("SECRET_KEY", "DATABASE_URL")
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read every known setting from the environment, coerced to its type."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for name, (coerce, default) in SETTINGS.items():
+        raw = environ.get(ENV_PREFIX + name)
+        if raw is None and name == "DATABASE_URL":
+            raw = environ.get("DATABASE_URL")
+        if raw is None:
+            config[name] = default
+            continue
+        try:
+            config[name] = coerce(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{ENV_PREFIX}{name}: {exc}") from exc
+    return config
+
+
+def normalise_database_url(url: str) -> str:
+    """Let operators write postgres:// or postgresql:// and still get the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def build_flask_config(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
+    """Turn service settings into the Flask / extension configuration keys."""
+    production = settings["ENV"] == "production"
+    if production:
+        missing = [name for name in PRODUCTION_REQUIRED if not settings.get(name)]
+        if not settings.get("ENCRYPTION_KEYS") and not settings.get("KEY_FILE"):
+            missing.append("ENCRYPTION_KEYS or KEY_FILE")
+        if missing:
+            raise ConfigurationError(
+                "production start refused, missing: " + ", ".join(ENV_PREFIX + m for m in missing)
+            )
+
+    secret_key = settings.get("SECRET_KEY") or _development_secret_key(instance_path)
+    database_url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'privacy.db'}"
+    database_url = normalise_database_url(database_url)
+
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if database_url.startswith("sqlite"):
+        # Live-server tests and the scheduler thread share the file database.
+        engine_options = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+
+    flask_config = dict(settings)
+    flask_config.update(
+        SECRET_KEY=secret_key,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options,
+        RATELIMIT_STORAGE_URI=settings["RATELIMIT_STORAGE_URI"],
+        RATELIMIT_ENABLED=settings["RATELIMIT_ENABLED"],
+        RATELIMIT_HEADERS_ENABLED=True,
+        BABEL_DEFAULT_LOCALE="en",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings["SESSION_COOKIE_SECURE"] or production,
+        REMEMBER_COOKIE_SECURE=settings["SESSION_COOKIE_SECURE"] or production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    return flask_config
+
+
+def _development_secret_key(instance_path: Path) -> str:
+    """A per-installation random key kept in instance/, so sessions survive restarts."""
+    key_path = instance_path / "secret_key"
+    if key_path.exists():
+        return key_path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

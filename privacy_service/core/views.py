@@ -1,0 +1,59 @@
+"""Home page, language switch and the load balancer's health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+
+from privacy_service.crypto import EXTENSION_NAME as KEYRING
+from privacy_service.extensions import db
+from privacy_service.i18n import LANGUAGE_COOKIE
+from privacy_service.web import safe_next_url
+
+blueprint = Blueprint("core", __name__, template_folder="templates")
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+@blueprint.get("/")
+def home() -> ResponseReturnValue:
+    return render_template("core/home.html")
+
+
+@blueprint.get("/lang/<code>")
+def switch_language(code: str) -> ResponseReturnValue:
+    target = safe_next_url(request.args.get("next")) or url_for("core.home")
+    response = redirect(target)
+    if code in current_app.config["LANGUAGES"]:
+        # Strictly necessary: it only remembers a choice the person just made.
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            code,
+            max_age=ONE_YEAR,
+            samesite="Lax",
+            httponly=True,
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )
+    return response
+
+
+@blueprint.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    checks = {"database": "ok", "keys": "ok"}
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:
+        checks["database"] = "unreachable"
+        db.session.rollback()
+    keyring = current_app.extensions.get(KEYRING)
+    if keyring is None:
+        checks["keys"] = "missing"
+    else:
+        try:
+            keyring.decrypt(keyring.encrypt(b"health", "healthz"), "healthz")
+        except Exception:
+            checks["keys"] = "unusable"
+    healthy = all(value == "ok" for value in checks.values())
+    body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
+    return jsonify(body), 200 if healthy else 503

@@ -1,0 +1,291 @@
+"""Encryption of personal data at rest and keyed blind indexes for look-ups.
+
+Ciphertext layout (bytes): ``b"\\x01" | len(key_id) | key_id | nonce(12) | AES-256-GCM(ct + tag)``.
+The column's context (``"user.email"``) is bound as associated data, so a ciphertext copied into
+another column does not decrypt. The first configured key encrypts; every configured key decrypts,
+which lets an operator add a new key, re-encrypt in the background and retire the old one.
+
+Blind index: HMAC-SHA256 under a separate key of the normalised value, hex-encoded. Equal emails
+give equal indexes, so ``WHERE email_index = :index`` finds a row without decrypting any.
+
+Keys never live in the database: they come from ``PRIVACY_SERVICE_ENCRYPTION_KEYS`` /
+``PRIVACY_SERVICE_BLIND_INDEX_KEY`` or a key file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import Flask, current_app
+from sqlalchemy import LargeBinary
+from sqlalchemy.types import TypeDecorator
+
+FORMAT_VERSION = 1
+KEY_BYTES = 32
+NONCE_BYTES = 12
+EXTENSION_NAME = "privacy_service.keyring"
+
+
+class KeyConfigurationError(RuntimeError):
+    """Keys are missing or malformed: the service must not start."""
+
+
+class DecryptionError(RuntimeError):
+    """A stored value cannot be decrypted with the configured keys."""
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Encryption keys by id (first one encrypts) and the blind index key."""
+
+    encryption_keys: dict[str, bytes]
+    primary_key_id: str
+    blind_index_key: bytes
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.encryption_keys:
+            raise KeyConfigurationError("no encryption key configured")
+        if self.primary_key_id not in self.encryption_keys:
+            raise KeyConfigurationError(f"primary key id {self.primary_key_id!r} is not configured")
+        for key_id, key in self.encryption_keys.items():
+            _check_key(f"encryption key {key_id!r}", key)
+            if not key_id or len(key_id.encode()) > 255 or ":" in key_id or "," in key_id:
+                raise KeyConfigurationError(f"invalid key id {key_id!r}")
+            self._ciphers[key_id] = AESGCM(key)
+        _check_key("blind index key", self.blind_index_key)
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self.encryption_keys)
+
+    def encrypt(self, plaintext: bytes, context: str) -> bytes:
+        key_id = self.primary_key_id.encode()
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._ciphers[self.primary_key_id].encrypt(nonce, plaintext, context.encode())
+        return bytes([FORMAT_VERSION, len(key_id)]) + key_id + nonce + sealed
+
+    def decrypt(self, ciphertext: bytes, context: str) -> bytes:
+        key_id = self.key_id_of(ciphertext)
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise DecryptionError(
+                f"{context}: value was encrypted with key {key_id!r}, which is not configured"
+            )
+        offset = 2 + ciphertext[1]
+        nonce = ciphertext[offset : offset + NONCE_BYTES]
+        try:
+            return cipher.decrypt(nonce, ciphertext[offset + NONCE_BYTES :], context.encode())
+        except InvalidTag:
+            raise DecryptionError(
+                f"{context}: value does not decrypt with key {key_id!r} "
+                "(wrong key material, or the value was altered or moved)"
+            ) from None
+
+    @staticmethod
+    def key_id_of(ciphertext: bytes) -> str:
+        if len(ciphertext) < 2 or ciphertext[0] != FORMAT_VERSION:
+            raise DecryptionError("stored value is not in the encrypted format")
+        length = ciphertext[1]
+        return ciphertext[2 : 2 + length].decode()
+
+    def blind_index(self, value: str, kind: str = "email") -> str:
+        normalised = normalise_for_index(value, kind)
+        return hmac.new(self.blind_index_key, normalised.encode(), hashlib.sha256).hexdigest()
+
+
+def _check_key(label: str, key: bytes) -> None:
+    if len(key) != KEY_BYTES:
+        raise KeyConfigurationError(f"{label} must be {KEY_BYTES} bytes, got {len(key)}")
+
+
+def normalise_for_index(value: str, kind: str = "email") -> str:
+    """Normalise before hashing so look-ups ignore case and surrounding spaces."""
+    text = unicodedata.normalize("NFKC", value).strip()
+    if kind == "email":
+        return text.lower()
+    return text.casefold()
+
+
+def _decode_key(label: str, encoded: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(encoded.strip() + "=" * (-len(encoded.strip()) % 4))
+    except (ValueError, TypeError) as exc:
+        raise KeyConfigurationError(f"{label} is not valid base64") from exc
+
+
+def _encode_key(key: bytes) -> str:
+    return base64.urlsafe_b64encode(key).decode().rstrip("=")
+
+
+def keyring_from_env_values(encryption_keys: str, blind_index_key: str) -> Keyring:
+    """Parse ``"k2:base64,k1:base64"`` (first encrypts) and a base64 blind index key."""
+    keys: dict[str, bytes] = {}
+    for item in encryption_keys.split(","):
+        if not item.strip():
+            continue
+        key_id, sep, encoded = item.strip().partition(":")
+        if not sep:
+            raise KeyConfigurationError("encryption keys must be written as id:base64key")
+        keys[key_id] = _decode_key(f"encryption key {key_id!r}", encoded)
+    if not keys:
+        raise KeyConfigurationError("no encryption key configured")
+    return Keyring(keys, next(iter(keys)), _decode_key("blind index key", blind_index_key))
+
+
+def keyring_from_file(path: Path) -> Keyring:
+    try:
+        document = json.loads(path.read_text())
+        entries = document["encryption_keys"]
+        keys = {entry["id"]: _decode_key(f"key {entry['id']!r}", entry["key"]) for entry in entries}
+        blind = _decode_key("blind index key", document["blind_index_key"])
+    except FileNotFoundError:
+        raise KeyConfigurationError(
+            f"key file {path} does not exist; create it with `privacy-service keys generate`"
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KeyConfigurationError(f"key file {path} is malformed: {exc}") from exc
+    if not keys:
+        raise KeyConfigurationError(f"key file {path} holds no encryption key")
+    return Keyring(keys, entries[0]["id"], blind)
+
+
+def new_key_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return now.strftime("k%Y%m%d%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def generate_key_file(path: Path) -> None:
+    """Write a new key file readable by its owner only; refuse to overwrite one."""
+    document = {
+        "encryption_keys": [{"id": new_key_id(), "key": _encode_key(secrets.token_bytes(32))}],
+        "blind_index_key": _encode_key(secrets.token_bytes(32)),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+
+
+def add_key_to_file(path: Path) -> str:
+    """Prepend a new encryption key (it becomes the one that encrypts) and return its id."""
+    document = json.loads(path.read_text())
+    key_id = new_key_id()
+    document["encryption_keys"].insert(
+        0, {"id": key_id, "key": _encode_key(secrets.token_bytes(32))}
+    )
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+    tmp.replace(path)
+    return key_id
+
+
+def load_keyring(config: dict[str, Any], instance_path: Path) -> Keyring:
+    if config.get("ENCRYPTION_KEYS"):
+        if not config.get("BLIND_INDEX_KEY"):
+            raise KeyConfigurationError(
+                "PRIVACY_SERVICE_ENCRYPTION_KEYS is set but PRIVACY_SERVICE_BLIND_INDEX_KEY is not"
+            )
+        return keyring_from_env_values(config["ENCRYPTION_KEYS"], config["BLIND_INDEX_KEY"])
+    key_file = Path(config.get("KEY_FILE") or instance_path / "keys.json")
+    return keyring_from_file(key_file)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION_NAME] = load_keyring(app.config, Path(app.instance_path))
+
+
+def keyring() -> Keyring:
+    try:
+        return current_app.extensions[EXTENSION_NAME]
+    except (RuntimeError, KeyError) as exc:
+        raise KeyConfigurationError(
+            "no keyring: encryption needs an application context created by create_app()"
+        ) from exc
+
+
+def blind_index(value: str, kind: str = "email") -> str:
+    """The keyed look-up hash of ``value`` (an email unless ``kind`` says otherwise)."""
+    return keyring().blind_index(value, kind)
+
+
+def blind_indexes(values: Iterable[str], kind: str = "email") -> list[str]:
+    ring = keyring()
+    return [ring.blind_index(value, kind) for value in values]
+
+
+def encrypt_bytes(plaintext: bytes, context: str) -> bytes:
+    return keyring().encrypt(plaintext, context)
+
+
+def decrypt_bytes(ciphertext: bytes, context: str) -> bytes:
+    return keyring().decrypt(ciphertext, context)
+
+
+class EncryptedBytes(TypeDecorator):
+    """A binary column whose value is AES-GCM encrypted with the column's context bound."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, context: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = context
+
+    def process_bind_param(self, value: bytes | None, dialect: Any) -> bytes | None:
+        if value is None:
+            return None
+        return encrypt_bytes(bytes(value), self.context)
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> bytes | None:
+        if value is None:
+            return None
+        return decrypt_bytes(bytes(value), self.context)
+
+
+class EncryptedString(EncryptedBytes):
+    """A text value stored as AES-GCM ciphertext; reads give back the text."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> bytes | None:  # type: ignore[override]
+        if value is None:
+            return None
+        return encrypt_bytes(str(value).encode(), self.context)
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:  # type: ignore[override]
+        if value is None:
+            return None
+        return decrypt_bytes(bytes(value), self.context).decode()
+
+
+class EncryptedJSON(EncryptedBytes):
+    """A JSON document (custom attributes, export manifests) stored encrypted."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> bytes | None:
+        if value is None:
+            return None
+        encoded = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+        return encrypt_bytes(encoded, self.context)
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        return json.loads(decrypt_bytes(bytes(value), self.context))

@@ -1,0 +1,1 @@
+"""Mail: the transport, transactional messages, suppression list (lists and campaigns grow here)."""

@@ -1,0 +1,60 @@
+"""Suppression look-ups and additions: a set look-up on blind indexes, never a scan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import or_, select
+
+from privacy_service.extensions import db
+from privacy_service.mail.models import Suppression
+
+REASONS = ("erasure", "unsubscribe", "bounce", "complaint")
+
+
+def suppress(
+    email_index: str, reason: str, now: datetime, organisation_id: int | None = None
+) -> Suppression:
+    """Add a suppression entry; adding one that exists is harmless and returns it."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown suppression reason {reason!r}")
+    existing = db.session.scalar(
+        select(Suppression).where(
+            Suppression.email_index == email_index,
+            Suppression.organisation_id.is_(None)
+            if organisation_id is None
+            else Suppression.organisation_id == organisation_id,
+        )
+    )
+    if existing is not None:
+        return existing
+    entry = Suppression(
+        email_index=email_index, organisation_id=organisation_id, reason=reason, created_at=now
+    )
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def suppressed_indexes(
+    email_indexes: Iterable[str], organisation_id: int | None = None
+) -> set[str]:
+    """Which of these addresses may not be mailed by ``organisation_id`` (or by anyone)."""
+    wanted = list(set(email_indexes))
+    found: set[str] = set()
+    scope = Suppression.organisation_id.is_(None)
+    if organisation_id is not None:
+        scope = or_(scope, Suppression.organisation_id == organisation_id)
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start : start + 5000]
+        found.update(
+            db.session.scalars(
+                select(Suppression.email_index).where(Suppression.email_index.in_(chunk), scope)
+            )
+        )
+    return found
+
+
+def is_suppressed(email_index: str, organisation_id: int | None = None) -> bool:
+    return bool(suppressed_indexes([email_index], organisation_id))

@@ -1,0 +1,33 @@
+"""Transactional emails (confirmations, request updates), rendered in the recipient's language."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from typing import Any
+
+from flask import render_template
+from flask_babel import force_locale
+
+from privacy_service.mail.transport import send_message
+
+
+def send_transactional(
+    to: str,
+    template: str,
+    locale: str = "en",
+    *,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> str:
+    """Render ``<template>.subject.txt`` and ``<template>.txt`` in ``locale`` and send them."""
+    with force_locale(locale):
+        subject = render_template(f"{template}.subject.txt", **context).strip()
+        body = render_template(f"{template}.txt", **context)
+    message = EmailMessage()
+    message["To"] = to
+    message["Subject"] = subject
+    message["Content-Language"] = locale
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    return send_message(message)

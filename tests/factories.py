@@ -1,0 +1,54 @@
+"""factory_boy factories for the models; addresses use example.org."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from privacy_service.accounts.models import Organisation, Role, User
+from privacy_service.accounts.service import password_hasher
+from privacy_service.crypto import blind_index
+from privacy_service.extensions import db
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+_PASSWORD_HASH = password_hasher.hash(DEFAULT_PASSWORD)
+
+
+class BaseFactory(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+
+class OrganisationFactory(BaseFactory):
+    class Meta:
+        model = Organisation
+
+    name = factory.Sequence(lambda n: f"Organisation {n}")
+    is_operator = False
+    created_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+class UserFactory(BaseFactory):
+    class Meta:
+        model = User
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    email = factory.Sequence(lambda n: f"person{n}@example.org")
+    email_index = factory.LazyAttribute(lambda user: blind_index(user.email))
+    role = Role.MEMBER.value
+    password_hash = _PASSWORD_HASH
+    first_name = "Camille"
+    last_name = factory.Sequence(lambda n: f"Martin{n}")
+    locale = "en"
+    failed_logins = 0
+    created_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    email_confirmed_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+class DPOFactory(UserFactory):
+    organisation = factory.SubFactory(OrganisationFactory, is_operator=True, name="Operator")
+    role = Role.DPO.value

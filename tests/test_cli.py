@@ -1,0 +1,74 @@
+"""The privacy-service command (privacy_service/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+from sqlalchemy import select, text
+
+from privacy_service import audit
+from privacy_service.accounts.models import User
+from privacy_service.cli import main
+from privacy_service.oauth.models import OAuthClient
+
+
+def _run(app, *args: str):
+    return app.test_cli_runner().invoke(main, list(args))
+
+
+def test_audit_verify_passes_then_fails_naming_the_event(app, db):
+    for n in range(3):
+        audit.record("system", "test.event", None, {"n": n})
+    db.session.commit()
+    ok = _run(app, "audit", "verify")
+    assert ok.exit_code == 0 and "3 events verified" in ok.output
+    db.session.execute(text("UPDATE audit_event SET actor = 'forged' WHERE sequence = 2"))
+    db.session.commit()
+    broken = _run(app, "audit", "verify")
+    assert broken.exit_code == 1
+    assert "event #2" in broken.output and "altered" in broken.output
+
+
+def test_create_dpo_makes_a_staff_account_that_can_log_in(app, db, client):
+    result = _run(app, "users", "create-dpo", "Staff@Example.org", "--password", "staff password 1")
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User))
+    assert user.is_dpo and user.organisation.is_operator and user.email == "Staff@example.org"
+    from tests.support.forms import login
+
+    login(client, "staff@example.org", "staff password 1")
+    assert client.get("/dpo/audit/").status_code == 200
+
+
+def test_demo_dpo_prints_the_login(app, db):
+    result = _run(app, "users", "create-dpo", "dpo@example.org", "--demo")
+    assert "email:    dpo@example.org" in result.output
+    assert "password: " in result.output
+
+
+def test_clients_create_prints_the_secret_once_and_stores_a_hash(app, db):
+    result = _run(
+        app, "clients", "create", "billing", "--scope", "consent:read", "--scope", "consent:write"
+    )
+    assert result.exit_code == 0, result.output
+    secret = next(
+        line.split()[-1] for line in result.output.splitlines() if "client_secret" in line
+    )
+    client = db.session.scalar(select(OAuthClient))
+    assert client.scope == "consent:read consent:write"
+    assert secret not in client.client_secret_hash
+    bad = _run(app, "clients", "create", "x", "--scope", "root")
+    assert bad.exit_code != 0
+
+
+def test_keys_generate_writes_a_private_file_and_never_overwrites(app, tmp_path):
+    path = tmp_path / "k.json"
+    assert _run(app, "keys", "generate", "--path", str(path)).exit_code == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    before = path.read_text()
+    again = _run(app, "keys", "generate", "--path", str(path))
+    assert again.exit_code != 0 and path.read_text() == before
+    kept = _run(app, "keys", "generate", "--path", str(path), "--if-missing")
+    assert kept.exit_code == 0 and path.read_text() == before
+    assert set(json.loads(before)) == {"encryption_keys", "blind_index_key"}
