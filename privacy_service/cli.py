@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
+from werkzeug.serving import run_simple
 from sqlalchemy import select
 
 from privacy_service import PACKAGE_DIR, clock, create_app, crypto
@@ -192,7 +193,8 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
         scheduler.start()
     click.echo(f"privacy_service answering on http://{host}:{port}")
     try:
-        app.run(host=host, port=port, use_reloader=False, threaded=True)
+        # app.run() refuses to start from inside a Flask CLI command; werkzeug serves directly.
+        run_simple(host, port, app, use_reloader=False, threaded=True)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
