@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
-from sqlalchemy import select
 from werkzeug.serving import run_simple
 
 from privacy_service import PACKAGE_DIR, clock, create_app, crypto
@@ -73,15 +72,12 @@ def keys_add(path: Path | None) -> None:
 @keys.command("check")
 def keys_check() -> None:
     """Decrypt a stored value to prove the configured keys match the database."""
-    from privacy_service.accounts.models import User
-    from privacy_service.extensions import db
-
     ring = crypto.keyring()
     click.echo(
         f"Configured keys: {', '.join(ring.key_ids)} (encrypting with {ring.primary_key_id})"
     )
     try:
-        db.session.scalar(select(User.email).limit(1))
+        crypto.check_stored_data_decrypts()
     except crypto.DecryptionError as exc:
         raise click.ClickException(f"stored data does not decrypt: {exc}") from exc
     click.echo("Stored data decrypts with the configured keys.")
@@ -142,15 +138,18 @@ def users_create_dpo(email: str, password: str | None, demo: bool) -> None:
 @click.argument("role", type=click.Choice(["member", "org_admin", "dpo"]))
 def users_set_role(email: str, role: str) -> None:
     """Change a user's role (audited as done from the command line)."""
-    from privacy_service import audit
-    from privacy_service.accounts.service import find_user_by_email
+    from privacy_service.accounts.service import change_role, find_user_by_email
+    from privacy_service.errors import DomainError
     from privacy_service.extensions import db
 
     user = find_user_by_email(email)
     if user is None:
         raise click.ClickException("no such user")
-    previous, user.role = user.role, role
-    audit.record("cli", "accounts.role_changed", user.audit_ref, {"from": previous, "to": role})
+    previous = user.role
+    try:
+        change_role(user, role, "cli", clock.now(), may_grant_dpo=True)
+    except DomainError as exc:
+        raise click.ClickException(str(exc.message)) from exc
     db.session.commit()
     click.echo(f"Role of user #{user.id}: {previous} -> {role}")
 
@@ -187,6 +186,12 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     from privacy_service.scheduler import build_scheduler
 
     app = current_app._get_current_object()
+    try:
+        crypto.check_stored_data_decrypts()
+    except crypto.DecryptionError as exc:
+        raise click.ClickException(
+            f"refusing to start, stored data does not decrypt: {exc}"
+        ) from exc
     scheduler = None
     if app.config["SCHEDULER_ENABLED"] and not no_scheduler:
         scheduler = build_scheduler(app)

@@ -237,6 +237,20 @@ def decrypt_bytes(ciphertext: bytes, context: str) -> bytes:
     return keyring().decrypt(ciphertext, context)
 
 
+def check_stored_data_decrypts() -> str:
+    """Decrypt one stored value to prove the configured keys are the ones the data needs.
+
+    Returns ``"ok"`` (or ``"ok"`` when nothing is stored yet); raises DecryptionError otherwise.
+    """
+    from sqlalchemy import select
+
+    from privacy_service.accounts.models import User
+    from privacy_service.extensions import db
+
+    db.session.scalar(select(User.email).order_by(User.id.desc()).limit(1))
+    return "ok"
+
+
 class EncryptedBytes(TypeDecorator):
     """A binary column whose value is AES-GCM encrypted with the column's context bound."""
 

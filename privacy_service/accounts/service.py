@@ -222,10 +222,13 @@ def get_member(organisation_id: int, user_id: int) -> User:
     return user
 
 
-def change_role(user: User, role: str, actor: User, now: datetime) -> None:
+def change_role(
+    user: User, role: str, actor: str, now: datetime, *, may_grant_dpo: bool = False
+) -> None:
+    """Change a role; only DPO staff (or the operator's CLI) may grant the DPO role."""
     if role not in {r.value for r in Role}:
         raise DomainError(_l("Unknown role."), fields={"role": [_l("Unknown role.")]}, status=422)
-    if role == Role.DPO.value and not actor.is_dpo:
+    if role == Role.DPO.value and not may_grant_dpo:
         raise DomainError(
             _l("Only DPO staff can grant the DPO role."), status=403, code="forbidden"
         )
@@ -238,11 +241,7 @@ def change_role(user: User, role: str, actor: User, now: datetime) -> None:
     previous = user.role
     user.role = role
     audit.record(
-        actor.audit_ref,
-        "accounts.role_changed",
-        user.audit_ref,
-        {"from": previous, "to": role},
-        now=now,
+        actor, "accounts.role_changed", user.audit_ref, {"from": previous, "to": role}, now=now
     )
     db.session.flush()
 

@@ -211,7 +211,9 @@ def members() -> ResponseReturnValue:
 def change_member_role(user_id: int) -> ResponseReturnValue:
     member = service.get_member(current_user.organisation_id, user_id)
     data = load_form(RoleChangeSchema())
-    service.change_role(member, data["role"], current_user, clock.now())
+    service.change_role(
+        member, data["role"], current_user.audit_ref, clock.now(), may_grant_dpo=current_user.is_dpo
+    )
     db.session.commit()
     flash(gettext("The role was changed."), "success")
     return redirect(url_for("accounts.members"))

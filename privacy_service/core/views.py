@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from privacy_service.crypto import EXTENSION_NAME as KEYRING
+from privacy_service.crypto import DecryptionError, check_stored_data_decrypts
 from privacy_service.extensions import db
 from privacy_service.i18n import LANGUAGE_COOKIE
 from privacy_service.web import safe_next_url
@@ -46,14 +47,13 @@ def healthz() -> ResponseReturnValue:
     except Exception:
         checks["database"] = "unreachable"
         db.session.rollback()
-    keyring = current_app.extensions.get(KEYRING)
-    if keyring is None:
+    if current_app.extensions.get(KEYRING) is None:
         checks["keys"] = "missing"
-    else:
+    elif checks["database"] == "ok":
         try:
-            keyring.decrypt(keyring.encrypt(b"health", "healthz"), "healthz")
-        except Exception:
-            checks["keys"] = "unusable"
+            check_stored_data_decrypts()
+        except DecryptionError:
+            checks["keys"] = "wrong_key"
     healthy = all(value == "ok" for value in checks.values())
     body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
     return jsonify(body), 200 if healthy else 503

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import contextvars
+import os
+
 
 def test_healthz_reports_database_and_keys(client):
     response = client.get("/healthz")
@@ -43,3 +47,30 @@ def test_pages_carry_security_headers(client):
     response = client.get("/")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_wrong_keys_fail_health_and_key_check(app, db, migrated_database):
+    from privacy_service import create_app
+    from privacy_service.cli import main
+    from privacy_service.extensions import db as extension_db
+    from tests.factories import UserFactory
+
+    UserFactory(email="stored@example.org")
+    wrong = create_app(
+        {
+            "DATABASE_URL": migrated_database.url,
+            "SECRET_KEY": "x",
+            "INSTANCE_PATH": app.instance_path,
+            "ENCRYPTION_KEYS": "ktest:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "BLIND_INDEX_KEY": app.config["BLIND_INDEX_KEY"],
+        }
+    )
+    response = wrong.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["checks"]["keys"] == "wrong_key"
+    # A fresh context, or the command would run in the test's own (correctly keyed) app.
+    result = contextvars.Context().run(wrong.test_cli_runner().invoke, main, ["keys", "check"])
+    assert result.exit_code != 0
+    assert "does not decrypt with key 'ktest'" in result.output
+    with wrong.app_context():
+        extension_db.engine.dispose()
