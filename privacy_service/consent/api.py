@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+blueprint = Blueprint("consent_api", __name__, url_prefix="/api/v1")
