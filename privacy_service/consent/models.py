@@ -68,9 +68,7 @@ class ConsentRecord(db.Model):
     email: Mapped[str] = mapped_column(EncryptedString("consent_record.email"))
     email_index: Mapped[str] = mapped_column(String(64), index=True)
     # NULL: the operator's own consent; otherwise the customer organisation (the controller).
-    organisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisation.id"), index=True
-    )
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
     purpose_id: Mapped[int] = mapped_column(ForeignKey("consent_purpose.id"))
     granted: Mapped[bool] = mapped_column(Boolean)
     policy_version: Mapped[str] = mapped_column(String(40))
@@ -120,9 +118,7 @@ class ConsentState(db.Model):
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
     email_index: Mapped[str] = mapped_column(String(64))
     purpose_id: Mapped[int] = mapped_column(ForeignKey("consent_purpose.id"))
-    organisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisation.id"), index=True
-    )
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
     record_id: Mapped[int] = mapped_column(
         ForeignKey("consent_record.id", ondelete="CASCADE"), index=True
     )
