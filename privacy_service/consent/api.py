@@ -159,7 +159,7 @@ def record() -> ResponseReturnValue:
         source=body["source"],
         occurred_at=body["occurred_at"],
         ip_address=body["ip_address"],
-        user_agent=body["user_agent"],
+        user_agent=body.get("user_agent"),
         text=body["text"],
         text_sha256=body["text_sha256"],
     )
