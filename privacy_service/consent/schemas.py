@@ -23,23 +23,15 @@ from privacy_service.validation import (
 
 INVALID_EMAIL = _l("Enter a valid email address.")
 
-# A plain ASCII address whose normalised form is itself (up to case, which the blind index
-# ignores). Anything else goes through email-validator, like every other address.
+# A plain ASCII address (dot-atom local part of at most 64 characters, an ordinary domain whose
+# top-level label is not a special-use name) is already normalised up to case, which the blind
+# index ignores. Anything else goes through email-validator, like every other address.
 _PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64})*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+    r"(?=[^@]{1,64}@)"
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"(?!(?i:" + "|".join(SPECIAL_USE_DOMAIN_NAMES) + r")\Z)[A-Za-z]{2,63}"
 )
-_SPECIAL_DOMAINS = tuple(SPECIAL_USE_DOMAIN_NAMES)
-
-
-def _is_plain_address(value: str) -> bool:
-    if len(value) > EMAIL_MAX_LENGTH or _PLAIN_ADDRESS.fullmatch(value) is None:
-        return False
-    local, _, domain = value.rpartition("@")
-    if len(local) > 64:
-        return False
-    tld = domain.rsplit(".", 1)[-1].lower()
-    return tld not in _SPECIAL_DOMAINS and not domain.lower().endswith(_SPECIAL_DOMAINS)
 
 
 def normalise_addresses(values: list[Any]) -> list[str]:
@@ -49,12 +41,13 @@ def normalise_addresses(values: list[Any]) -> list[str]:
     """
     addresses: list[str] = []
     errors: dict[int, list[Any]] = {}
+    plain = _PLAIN_ADDRESS.fullmatch
     for position, value in enumerate(values):
         if not isinstance(value, str):
             errors[position] = [INVALID_EMAIL]
             continue
         stripped = value.strip()
-        if _is_plain_address(stripped):
+        if len(stripped) <= EMAIL_MAX_LENGTH and plain(stripped) is not None:
             addresses.append(stripped)
             continue
         try:

@@ -10,16 +10,17 @@ counts from the very next check [spec, "Consent": takes effect immediately for e
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, any_, bindparam, delete, func, or_, select
+from sqlalchemy import and_, any_, bindparam, cast, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.types import String
+from sqlalchemy.types import String, Text
 
 from privacy_service import audit
 from privacy_service.accounts.models import Organisation
@@ -41,11 +42,11 @@ _PURPOSE_CACHE = "privacy_service.consent.purposes"
 # Blind indexes per round trip: PostgreSQL takes them as one array parameter, SQLite as bound
 # variables (its limit is 32,766 per statement).
 _CHUNK = {"postgresql": 20_000, "sqlite": 5_000}
+_HEX_ARRAY = re.compile(r"\{[0-9a-f,]*\}")
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The record that decides a consent check."""
+class Decision(NamedTuple):
+    """The record that decides a consent check (a tuple: bulk checks build 100,000 of them)."""
 
     record_id: int
     granted: bool
@@ -314,30 +315,33 @@ def check_many(
 def decisions_by_index(
     email_indexes: Iterable[str], purpose_id: int, organisation_id: int | None
 ) -> dict[str, Decision]:
+    """Blind index -> deciding record, for those that have one (Core rows: no ORM loading)."""
     wanted = list(email_indexes)
-    dialect = db.session.get_bind().dialect.name
+    connection = db.session.connection()
+    dialect = connection.dialect.name
     size = _CHUNK.get(dialect, 1000)
-    scope = _scope_filter(organisation_id)
+    conditions = (ConsentState.purpose_id == purpose_id, _scope_filter(organisation_id))
     if dialect == "postgresql":
-        # One array parameter: the statement stays small and its plan is cached.
+        # One array parameter: the statement and its plan stay the same for every chunk.
         matches = ConsentState.email_index == any_(
-            bindparam("indexes", type_=postgresql.ARRAY(String))
+            cast(bindparam("indexes", type_=Text()), postgresql.ARRAY(String))
         )
+        query = select(*_STATE_COLUMNS).where(matches, *conditions)
     found: dict[str, Decision] = {}
     for start in range(0, len(wanted), size):
         chunk = wanted[start : start + size]
         if dialect == "postgresql":
-            query = select(*_STATE_COLUMNS).where(
-                matches, ConsentState.purpose_id == purpose_id, scope
-            )
-            rows = db.session.execute(query, {"indexes": chunk})
+            # Blind indexes are hex, so the array's text form needs no quoting.
+            array = "{" + ",".join(chunk) + "}"
+            if _HEX_ARRAY.fullmatch(array) is None:
+                raise ValueError("blind indexes are hexadecimal strings")
+            rows = connection.execute(query, {"indexes": array}).all()
         else:
-            query = select(*_STATE_COLUMNS).where(
-                ConsentState.email_index.in_(chunk), ConsentState.purpose_id == purpose_id, scope
-            )
-            rows = db.session.execute(query)
-        for row in rows:
-            found[row.email_index] = _decision(row)
+            rows = connection.execute(
+                select(*_STATE_COLUMNS).where(ConsentState.email_index.in_(chunk), *conditions)
+            ).all()
+        for index, record_id, granted, at, policy_version, source in rows:
+            found[index] = Decision(record_id, granted, at, policy_version, source)
     return found
 
 

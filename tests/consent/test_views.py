@@ -390,3 +390,12 @@ def test_dpo_creates_a_client_sees_its_secret_once_and_revokes_it(client, db):
     assert no_scope.status_code == 422
     assert "Choose at least one of the listed scopes." in no_scope.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(OAuthClient)) == 1
+
+
+def test_preferences_page_and_banner_speak_french(client, db):
+    ConsentRecordFactory(email="lea@example.org")
+    url = _path(preferences_url("lea@example.org"))
+    page = client.get(url, headers={"Accept-Language": "fr-FR,fr"}).get_data(as_text=True)
+    assert "Vos choix de consentement" in page
+    assert "Emails marketing (newsletter)" in page
+    assert ">Tout refuser<" in page and "Paramètres des cookies" in page
