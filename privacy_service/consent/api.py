@@ -4,6 +4,7 @@ preferences for this site and the operator's other sites (CORS, allowed origins 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -225,8 +226,12 @@ def history() -> ResponseReturnValue:
 
 
 def _refuse_foreign_origin() -> None:
+    """Only this site and the configured sites may store a choice (JSON-only does the rest)."""
     origin = request.headers.get("Origin")
-    if origin and origin != request.host_url.rstrip("/") and not is_allowed_origin(origin):
+    if not origin or is_allowed_origin(origin):
+        return
+    # Compare hosts, not schemes: behind a TLS-terminating proxy this app may see plain http.
+    if urlsplit(origin).netloc != request.host:
         raise Forbidden()
 
 

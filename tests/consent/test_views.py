@@ -241,13 +241,20 @@ def test_other_sites_of_the_operator_get_cors_and_strangers_do_not(client, db):
     assert saved.headers["Access-Control-Allow-Origin"] == OTHER_SITE
     assert db.session.scalars(select(CookieChoice.origin)).one() == OTHER_SITE
 
+    same_host = client.post(
+        "/api/v1/cookies/preferences",
+        json={"choice": "reject_all"},
+        headers={"Origin": "https://localhost"},
+    )
+    assert same_host.status_code == 200
+
     stranger = "https://evil.example"
     refused = client.post(
         "/api/v1/cookies/preferences", json={"choice": "accept_all"}, headers={"Origin": stranger}
     )
     assert refused.status_code == 403
     assert "Access-Control-Allow-Origin" not in refused.headers
-    assert db.session.scalar(select(func.count()).select_from(CookieChoice)) == 1
+    assert db.session.scalar(select(func.count()).select_from(CookieChoice)) == 2
 
     fragment = client.get("/consent/banner", headers={"Origin": OTHER_SITE})
     assert fragment.headers["Access-Control-Allow-Origin"] == OTHER_SITE
