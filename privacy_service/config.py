@@ -64,6 +64,13 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "LANGUAGES": (_as_list, ["en", "fr"]),
     "SCHEDULER_ENABLED": (_as_bool, True),
     "OAUTH_TOKEN_EXPIRES_IN": (int, 900),
+    # Consent and cookies (privacy policy "Cookies"; CNIL: a choice is asked again after 13 months).
+    "PRIVACY_POLICY_VERSION": (str, "1"),
+    "COOKIE_POLICY_VERSION": (str, "1"),
+    "COOKIE_CHOICE_MONTHS": (int, 13),
+    "CONSENT_COOKIE_DOMAIN": (str, None),
+    "CONSENT_ALLOWED_ORIGINS": (_as_list, []),
+    "CONSENT_LINK_MAX_AGE_DAYS": (int, 365),
     "LOG_LEVEL": (str, "INFO"),
 }
 

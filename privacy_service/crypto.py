@@ -15,7 +15,6 @@ Keys never live in the database: they come from ``PRIVACY_SERVICE_ENCRYPTION_KEY
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
@@ -104,7 +103,9 @@ class Keyring:
 
     def blind_index(self, value: str, kind: str = "email") -> str:
         normalised = normalise_for_index(value, kind)
-        return hmac.new(self.blind_index_key, normalised.encode(), hashlib.sha256).hexdigest()
+        # One-shot HMAC: same digest as hmac.new(...).hexdigest(), much cheaper per call (bulk
+        # consent checks compute 100,000 at a time).
+        return hmac.digest(self.blind_index_key, normalised.encode(), "sha256").hex()
 
 
 def _check_key(label: str, key: bytes) -> None:

@@ -52,3 +52,48 @@ class UserFactory(BaseFactory):
 class DPOFactory(UserFactory):
     organisation = factory.SubFactory(OrganisationFactory, is_operator=True, name="Operator")
     role = Role.DPO.value
+
+
+# --- consent (appended by the consent feature) ---------------------------------------------------
+
+
+class ConsentRecordFactory(factory.Factory):
+    """A consent recorded through the service, so the current state follows it as in production."""
+
+    class Meta:
+        model = dict
+
+    email = factory.Sequence(lambda n: f"subject{n}@example.org")
+    purpose = "marketing_email"
+    granted = True
+    organisation_id = None
+    source = "api"
+    policy_version = "1"
+    text = "Yes, send me the newsletter."
+    occurred_at = None
+    ip_address = "192.0.2.10"
+    user_agent = "Mozilla/5.0 (factory)"
+
+    @classmethod
+    def _create(cls, model_class, **fields):
+        from privacy_service import clock
+        from privacy_service.consent.service import Evidence, record_consent
+
+        record = record_consent(
+            fields["email"],
+            fields["purpose"],
+            fields["granted"],
+            Evidence(
+                policy_version=fields["policy_version"],
+                source=fields["source"],
+                occurred_at=fields["occurred_at"],
+                ip_address=fields["ip_address"],
+                user_agent=fields["user_agent"],
+                text=fields["text"],
+            ),
+            clock.now(),
+            "test",
+            fields["organisation_id"],
+        )
+        db.session.commit()
+        return record

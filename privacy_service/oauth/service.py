@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from privacy_service import audit, clock
 from privacy_service.errors import DomainError
@@ -105,8 +106,11 @@ def _save_token(token: dict[str, Any], request: Any) -> None:
 
 class HashedBearerTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> OAuthToken | None:
+        # The client comes in the same query: every API call checks whether it was revoked.
         return db.session.scalar(
-            select(OAuthToken).where(OAuthToken.access_token_hash == hash_secret(token_string))
+            select(OAuthToken)
+            .options(joinedload(OAuthToken.client))
+            .where(OAuthToken.access_token_hash == hash_secret(token_string))
         )
 
 

@@ -1,0 +1,1 @@
+"""Consent: purposes, consent records and their check API, cookie preferences and the banner."""
