@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
-from werkzeug.serving import run_simple
 from sqlalchemy import select
+from werkzeug.serving import run_simple
 
 from privacy_service import PACKAGE_DIR, clock, create_app, crypto
 from privacy_service.config import from_environment
