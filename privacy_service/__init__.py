@@ -36,6 +36,7 @@ MODEL_MODULES = (
     "privacy_service.accounts.models",
     "privacy_service.oauth.models",
     "privacy_service.mail.models",
+    "privacy_service.requests.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -46,12 +47,17 @@ BLUEPRINTS = (
     ("privacy_service.apidoc", "blueprint"),
     ("privacy_service.audit.views", "blueprint"),
     ("privacy_service.mail.api", "blueprint"),
+    ("privacy_service.requests.views", "blueprint"),
+    ("privacy_service.requests.dpo", "blueprint"),
+    ("privacy_service.requests.api", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
 REGISTRATION_MODULES = (
     "privacy_service.accounts.subject_data",
     "privacy_service.accounts.jobs",
+    "privacy_service.requests.subject_data",
+    "privacy_service.requests.jobs",
 )
 
 
