@@ -32,7 +32,6 @@ from privacy_service.requests.schemas import (
     CorrectionApprovalSchema,
     ExtendSchema,
     NoteSchema,
-    OptionalReasonSchema,
     QueueFilterSchema,
     ReasonSchema,
 )
@@ -182,7 +181,7 @@ def verify(request_id: int) -> ResponseReturnValue:
     return _action(
         request_id,
         "verify",
-        OptionalReasonSchema(),
+        ReasonSchema(),
         lambda req, data, now: service.verify(req, current_user, now, data.get("reason")),
         gettext("The requester's identity is marked as verified."),
     )
@@ -194,7 +193,7 @@ def start_review(request_id: int) -> ResponseReturnValue:
     return _action(
         request_id,
         "review",
-        OptionalReasonSchema(),
+        ReasonSchema(),
         lambda req, data, now: service.start_review(req, current_user, now),
         gettext("The request is now in review."),
     )

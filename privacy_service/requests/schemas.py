@@ -152,10 +152,7 @@ class QueueFilterSchema(StrictSchema):
 
 
 class ReasonSchema(StrictSchema):
-    reason = text_field(2000, required=True)
-
-
-class OptionalReasonSchema(StrictSchema):
+    # Optional here: the service says why a reason is needed (rejection, extension).
     reason = text_field(2000)
 
 
@@ -164,7 +161,7 @@ class ExtendSchema(StrictSchema):
         required=True,
         error_messages={"required": REQUIRED, "invalid": lazy_gettext("Choose 1 or 2 months.")},
     )
-    reason = text_field(2000, required=True)
+    reason = text_field(2000)
 
 
 class AssignSchema(StrictSchema):
