@@ -5,10 +5,17 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 KIND_LABELS = {
-    "access": _l("Access to my data"),
-    "correction": _l("Correction of my data"),
-    "erasure": _l("Erasure of my data"),
+    "access": _l("Access"),
+    "correction": _l("Correction"),
+    "erasure": _l("Erasure"),
 }
+
+# The same kinds as the requester chooses them on the form.
+FORM_KIND_CHOICES = (
+    ("access", _l("A copy of my data (access)")),
+    ("correction", _l("Correction of my data")),
+    ("erasure", _l("Erasure of my data")),
+)
 
 STATUS_LABELS = {
     "received": _l("Received"),

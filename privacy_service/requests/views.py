@@ -30,6 +30,7 @@ from privacy_service.requests.documents import read_document
 from privacy_service.requests.labels import (
     EVENT_LABELS,
     FIELD_LABELS,
+    FORM_KIND_CHOICES,
     KEPT_LABELS,
     KIND_LABELS,
     SECTION_LABELS,
@@ -115,6 +116,7 @@ def _form_page(template: str, status: int = 200, **context: Any) -> ResponseRetu
     context.setdefault("values", request.form)
     context.setdefault("countries", country_choices())
     context.setdefault("profile_fields", PROFILE_FIELDS)
+    context.setdefault("kind_choices", [(key, str(text)) for key, text in FORM_KIND_CHOICES])
     context.setdefault(
         "max_megabytes", current_app.config["REQUEST_DOCUMENT_MAX_BYTES"] / (1024 * 1024)
     )
