@@ -67,9 +67,12 @@ def queue() -> ResponseReturnValue:
 
 
 def _request_page(
-    request_id: int, *, errors: dict[str, Any] | None = None, form: str | None = None,
+    request_id: int,
+    *,
+    errors: dict[str, Any] | None = None,
+    form: str | None = None,
     status: int = 200,
-) -> ResponseReturnValue:  # fmt: skip
+) -> ResponseReturnValue:
     subject_request = service.get_request(request_id)
     now = clock.now()
     service.record_opening(subject_request, current_user, now)

@@ -117,7 +117,7 @@ def file_request(
         filed_by=filed_by,
         email=email,
         email_index=blind_index(email),
-        reply_to=reply_to if reply_to and reply_to != email else None,
+        reply_to=reply_to if reply_to and reply_to.lower() != email.lower() else None,
         details=details,
         proposed_changes=proposed_changes or None,
         locale=locale,
@@ -346,9 +346,13 @@ def verify(
 ) -> None:
     """Staff vouch for the requester's identity (e.g. after checking the document)."""
     transition(
-        request, RequestStatus.VERIFIED, staff.audit_ref, now, reason=reason,
+        request,
+        RequestStatus.VERIFIED,
+        staff.audit_ref,
+        now,
+        reason=reason,
         details={"by_staff": True},
-    )  # fmt: skip
+    )
 
 
 def start_review(request: DataSubjectRequest, staff: User, now: datetime) -> None:
