@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import html
 import json
 import tempfile
 import zipfile
@@ -100,8 +101,18 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=json_default, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=json_default, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+def _text(value: str) -> str:
+    """Escaped for element content; most values need no change, so look before replacing."""
+    if "&" in value or "<" in value or ">" in value:
+        return html.escape(value, quote=False)
+    return value
 
 
 def build_export(
@@ -226,11 +237,21 @@ class _ReportBody:
 
 
 def _render_value(value: Any) -> str:
+    """HTML for a record value; text is escaped (it only ever lands in element content)."""
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is int or kind is float:
+        return str(value)
+    if value is None:
+        return "—"
+    if kind is bool:
+        return "✓" if value else "✗"
     if isinstance(value, dict):
         if not value:
             return "—"
         rows = "".join(
-            f"<tr><th>{escape(str(key))}</th><td>{_render_value(item)}</td></tr>"
+            f"<tr><th>{_text(str(key))}</th><td>{_render_value(item)}</td></tr>"
             for key, item in value.items()
         )
         return f"<table>{rows}</table>"
@@ -238,13 +259,9 @@ def _render_value(value: Any) -> str:
         if not value:
             return "—"
         return "<ol>" + "".join(f"<li>{_render_value(item)}</li>" for item in value) + "</ol>"
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "✓" if value else "✗"
     if isinstance(value, datetime | date | Decimal | enum.Enum | bytes):
         value = json_default(value)
-    return str(escape(str(value)))
+    return _text(str(value))
 
 
 _STYLE = (
