@@ -263,20 +263,21 @@ def purge_exports(now: datetime) -> int:
         remove_export_file(export)
         export.deleted_at = now
     # A download whose unlink was interrupted, or a build whose commit failed, leaves a file.
-    directory = export_directory()
     orphans = 0
-    if directory.is_dir():
-        live = set(
-            db.session.scalars(
-                select(AccessExport.file_name).where(AccessExport.deleted_at.is_(None))
+    directory = export_directory()
+    files = {path.name: path for path in directory.glob("*.sealed")} if directory.is_dir() else {}
+    if files:
+        rows = db.session.execute(
+            select(AccessExport.file_name, AccessExport.deleted_at).where(
+                AccessExport.file_name.in_(list(files))
             )
         )
-        deleted = _deleted_names()
-        for path in directory.glob("*.sealed"):
-            if path.name in live:
-                continue
+        known = {name: deleted_at for name, deleted_at in rows}
+        for name, path in files.items():
+            if name in known and known[name] is None:
+                continue  # a live export
             modified = datetime.fromtimestamp(path.stat().st_mtime, tz=now.tzinfo)
-            if path.name in deleted or now - modified > ORPHAN_AGE:
+            if name in known or now - modified > ORPHAN_AGE:
                 path.unlink(missing_ok=True)
                 orphans += 1
     if due or orphans:
@@ -289,14 +290,6 @@ def purge_exports(now: datetime) -> int:
         )
     db.session.flush()
     return len(due) + orphans
-
-
-def _deleted_names() -> set[str]:
-    return set(
-        db.session.scalars(
-            select(AccessExport.file_name).where(AccessExport.deleted_at.is_not(None))
-        )
-    )
 
 
 # --- correction -----------------------------------------------------------------------------

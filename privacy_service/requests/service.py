@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from privacy_service import audit
 from privacy_service.accounts.models import User
@@ -690,6 +690,11 @@ def send_deadline_reminders(now: datetime) -> int:
         .where(
             DataSubjectRequest.status.in_(open_statuses),
             DataSubjectRequest.due_at <= now + timedelta(days=max(REMINDER_DAYS)),
+            or_(
+                DataSubjectRequest.reminded_7_days_at.is_(None),
+                DataSubjectRequest.reminded_2_days_at.is_(None),
+                DataSubjectRequest.overdue_notified_at.is_(None),
+            ),
         )
         .order_by(DataSubjectRequest.due_at)
         .with_for_update(skip_locked=True)

@@ -345,3 +345,22 @@ def test_correction_shows_proposals_beside_current_values_and_applies_approved_o
     text = body_text(answer)
     assert "Rectifié comme vous l’avez demandé : Nom" in text
     assert "Non modifié : Téléphone" in text
+
+
+def test_purge_removes_orphan_files_but_not_a_build_in_progress(db, clock):
+    import os
+
+    directory = export_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    stale = directory / "left-by-a-crash.sealed"
+    fresh = directory / "being-written.sealed"
+    stale.write_bytes(b"PSSEALED...")
+    fresh.write_bytes(b"PSSEALED...")
+    hours_ago = (clock.now() - timedelta(hours=7)).timestamp()
+    os.utime(stale, (hours_ago, hours_ago))
+    assert jobs.purge_exports() == 1
+    assert not stale.exists() and fresh.exists()
+    event = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "requests.exports_purged")
+    )
+    assert event.details == {"expired": 0, "orphan_files": 1}
