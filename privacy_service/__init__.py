@@ -37,6 +37,7 @@ MODEL_MODULES = (
     "privacy_service.oauth.models",
     "privacy_service.mail.models",
     "privacy_service.consent.models",
+    "privacy_service.requests.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -49,6 +50,9 @@ BLUEPRINTS = (
     ("privacy_service.mail.api", "blueprint"),
     ("privacy_service.consent.views", "blueprint"),
     ("privacy_service.consent.api", "blueprint"),
+    ("privacy_service.requests.views", "blueprint"),
+    ("privacy_service.requests.dpo", "blueprint"),
+    ("privacy_service.requests.api", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -56,6 +60,8 @@ REGISTRATION_MODULES = (
     "privacy_service.accounts.subject_data",
     "privacy_service.accounts.jobs",
     "privacy_service.consent.subject_data",
+    "privacy_service.requests.subject_data",
+    "privacy_service.requests.jobs",
 )
 
 

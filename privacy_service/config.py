@@ -71,6 +71,13 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "CONSENT_COOKIE_DOMAIN": (str, None),
     "CONSENT_ALLOWED_ORIGINS": (_as_list, []),
     "CONSENT_LINK_MAX_AGE_DAYS": (int, 365),
+    # Data-subject requests: unconfirmed requests expire (a reminder goes out once before),
+    # proof-of-identity uploads are size-limited, export files live in a private directory
+    # (shared storage when several hosts serve downloads).
+    "REQUEST_CONFIRMATION_MAX_AGE_HOURS": (int, 168),
+    "REQUEST_CONFIRMATION_REMINDER_HOURS": (int, 72),
+    "REQUEST_DOCUMENT_MAX_BYTES": (int, 5 * 1024 * 1024),
+    "REQUEST_EXPORT_DIR": (str, None),
     "LOG_LEVEL": (str, "INFO"),
 }
 

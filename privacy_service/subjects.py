@@ -50,5 +50,10 @@ def register_provider(provider: SubjectDataProvider) -> None:
     _providers[provider.section] = provider
 
 
+def unregister_provider(section: str) -> None:
+    """Forget a provider (tests register temporary ones); unknown sections are ignored."""
+    _providers.pop(section, None)
+
+
 def providers() -> list[SubjectDataProvider]:
     return list(_providers.values())

@@ -269,3 +269,9 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def refuse_cookies(page: Any) -> None:
+    """Answer the cookie banner as a privacy-minded visitor would; it stops covering the page."""
+    page.click("[data-cookie-choice=reject_all]")
+    page.wait_for_selector("#cookie-banner", state="hidden")

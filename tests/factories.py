@@ -97,3 +97,31 @@ class ConsentRecordFactory(factory.Factory):
         )
         db.session.commit()
         return record
+
+
+# --- data-subject requests (privacy_service/requests) ---------------------------------------
+
+from datetime import timedelta  # noqa: E402
+
+from privacy_service.requests.models import DataSubjectRequest  # noqa: E402
+
+
+class DataSubjectRequestFactory(BaseFactory):
+    """A request already past intake (verified by default); pass ``received_at`` from the clock."""
+
+    class Meta:
+        model = DataSubjectRequest
+
+    kind = "access"
+    status = "verified"
+    source = "web"
+    filed_by = "anonymous"
+    email = factory.Sequence(lambda n: f"subject{n}@example.org")
+    email_index = factory.LazyAttribute(lambda request: blind_index(request.email))
+    locale = "en"
+    received_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    original_due_at = factory.LazyAttribute(lambda r: r.received_at + timedelta(days=30))
+    due_at = factory.LazyAttribute(lambda r: r.original_due_at)
+    address_confirmed_at = factory.LazyAttribute(lambda r: r.received_at)
+    extension_months = 0
+    fulfilment_attempts = 0

@@ -26,8 +26,9 @@ def send_transactional(
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = subject
-    message["Content-Language"] = locale
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(body)
+    # After set_content, which clears every Content-* header.
+    message["Content-Language"] = locale
     return send_message(message)

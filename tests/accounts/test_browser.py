@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import refuse_cookies
 from tests.support.smtp import links_in
 
 pytestmark = pytest.mark.browser
@@ -11,6 +12,7 @@ pytestmark = pytest.mark.browser
 
 def test_sign_up_confirm_log_in_edit_profile_and_switch_to_french(page, smtp, live_server):
     page.goto("/signup")
+    refuse_cookies(page)
     assert page.locator("label[for=email] abbr.required").count() == 1
     assert "optional" in page.locator("label[for=phone]").inner_text()
     page.fill("#email", "browser.user@example.org")

@@ -1,0 +1,326 @@
+"""The access export: a ZIP of ``data.json`` and ``report.html``, streamed into a sealed file.
+
+Memory stays bounded whatever the subject's volume: each provider's records are written to
+``data.json`` as they are yielded (one record per line), and their HTML rendering goes to a
+sealed temporary spool that becomes ``report.html`` once ``data.json`` is complete. Neither the
+ZIP nor the report ever exists in clear on disk (``sealed_files`` encrypts as it writes).
+
+The schema of ``data.json`` is documented in ``docs/access-export-schema.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import html
+import json
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from flask_babel import force_locale, format_datetime, gettext
+from markupsafe import escape
+
+from privacy_service.requests.labels import SECTION_LABELS
+from privacy_service.requests.sealed_files import SealedWriter, open_sealed_writer, read_sealed
+from privacy_service.subjects import Subject, SubjectDataProvider, providers
+
+SCHEMA_VERSION = "1.0"
+EXPORT_CONTEXT = "requests.access_export"
+SPOOL_CONTEXT = "requests.report_spool"
+# Deflate level 1: exports are JSON and compress well already; speed matters more (bench/).
+COMPRESS_LEVEL = 1
+FLUSH_BYTES = 256 * 1024
+REPORT_LANGUAGES = ("en", "fr")
+
+
+@dataclass
+class ExportResult:
+    record_counts: dict[str, int] = field(default_factory=dict)
+    # Size of the ZIP in clear (what the requester downloads) and of the sealed file on disk.
+    zip_bytes: int = 0
+    sealed_bytes: int = 0
+
+
+class _BufferedOut:
+    """Gathers small writes into large ones (each zip entry write compresses a block)."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self._target = target
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        self.write_bytes(text.encode())
+
+    def write_bytes(self, data: bytes) -> None:
+        self._parts.append(data)
+        self._size += len(data)
+        if self._size >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            self._target.write(b"".join(self._parts))
+            self._parts.clear()
+            self._size = 0
+
+
+class _CountingSink:
+    """Counts the ZIP bytes on their way to the sealed writer."""
+
+    def __init__(self, sealed: SealedWriter) -> None:
+        self._sealed = sealed
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        return self._sealed.write(data)
+
+    def flush(self) -> None:
+        self._sealed.flush()
+
+
+def json_default(value: Any) -> Any:
+    """Types providers may yield that json does not know."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=json_default, separators=(",", ":"))
+
+
+def _dumps(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+def _text(value: str) -> str:
+    """Escaped for element content; most values need no change, so look before replacing."""
+    if "&" in value or "<" in value or ">" in value:
+        return html.escape(value, quote=False)
+    return value
+
+
+def build_export(
+    subject: Subject,
+    destination: Path,
+    *,
+    request_info: dict[str, Any],
+    now: datetime,
+    section_providers: Iterable[SubjectDataProvider] | None = None,
+) -> ExportResult:
+    """Write the sealed ZIP of everything ``providers()`` hold about ``subject`` to ``destination``.
+
+    ``destination`` must not exist; on failure nothing is left behind.
+    """
+    chosen = list(providers() if section_providers is None else section_providers)
+    result = ExportResult()
+    handle, sealed = open_sealed_writer(destination, EXPORT_CONTEXT)
+    try:
+        with handle:
+            sink = _CountingSink(sealed)
+            with (
+                tempfile.TemporaryFile(dir=destination.parent) as spool_file,
+                zipfile.ZipFile(
+                    sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
+                ) as archive,
+            ):
+                spool = SealedWriter(spool_file, SPOOL_CONTEXT)
+                report = _ReportBody(spool)
+                with archive.open("data.json", "w", force_zip64=True) as entry:
+                    out = _BufferedOut(entry)
+                    _write_data_json(out, subject, request_info, now, chosen, report, result)
+                    out.flush()
+                report.close()
+                spool.close()
+                spool_file.seek(0)
+                with archive.open("report.html", "w", force_zip64=True) as entry:
+                    out = _BufferedOut(entry)
+                    _write_report(out, spool_file, subject, request_info, now, result)
+                    out.flush()
+            sealed.close()
+            result.zip_bytes = sink.count
+            result.sealed_bytes = sealed.bytes_written
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+    return result
+
+
+def _write_data_json(
+    out: _BufferedOut,
+    subject: Subject,
+    request_info: dict[str, Any],
+    now: datetime,
+    chosen: list[SubjectDataProvider],
+    report: _ReportBody,
+    result: ExportResult,
+) -> None:
+    out.write(
+        "{"
+        f'"schema_version":{_dumps(SCHEMA_VERSION)},'
+        f'"generated_at":{_dumps(now.isoformat())},'
+        f'"request":{_dumps(request_info)},'
+        f'"subject":{_dumps({"email": subject.email})},'
+        '"sections":{'
+    )
+    for position, provider in enumerate(chosen):
+        section = provider.section
+        out.write(("," if position else "") + f'\n{_dumps(section)}:{{"records":[')
+        report.start_section(section)
+        count = 0
+        for record in provider.export(subject):
+            out.write(("," if count else "") + "\n" + _dumps(record))
+            report.record(record)
+            count += 1
+        out.write(f'\n],"record_count":{count}}}')
+        report.end_section(count)
+        result.record_counts[section] = count
+    out.write("\n}}\n")
+
+
+# --- report.html ----------------------------------------------------------------------------
+
+
+def in_report_languages(render: Callable[[], str]) -> str:
+    """``render()`` in every report language, "English / Français", escaped for HTML."""
+    texts = []
+    for language in REPORT_LANGUAGES:
+        with force_locale(language):
+            texts.append(str(render()))
+    return " / ".join(str(escape(text)) for text in dict.fromkeys(texts))
+
+
+def _section_title(section: str) -> str:
+    label = SECTION_LABELS.get(section)
+    if label is None:
+        return str(escape(section))
+    return in_report_languages(lambda: str(label))
+
+
+class _ReportBody:
+    """Renders each record to HTML as it passes, into the sealed spool."""
+
+    def __init__(self, spool: SealedWriter) -> None:
+        self._out = _BufferedOut(spool)  # type: ignore[arg-type]
+        self._none = in_report_languages(lambda: gettext("No record."))
+
+    def start_section(self, section: str) -> None:
+        self._out.write(
+            f'<section id="section-{escape(section)}"><h2>{_section_title(section)}</h2>\n'
+        )
+
+    def record(self, record: Any) -> None:
+        self._out.write('<div class="record">' + _render_value(record) + "</div>\n")
+
+    def end_section(self, count: int) -> None:
+        if count == 0:
+            self._out.write(f'<p class="empty">{self._none}</p>\n')
+        self._out.write("</section>\n")
+
+    def close(self) -> None:
+        self._out.flush()
+
+
+def _render_value(value: Any) -> str:
+    """HTML for a record value; text is escaped (it only ever lands in element content)."""
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is int or kind is float:
+        return str(value)
+    if value is None:
+        return "—"
+    if kind is bool:
+        return "✓" if value else "✗"
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        rows = "".join(
+            f"<tr><th>{_text(str(key))}</th><td>{_render_value(item)}</td></tr>"
+            for key, item in value.items()
+        )
+        return f"<table>{rows}</table>"
+    if isinstance(value, list | tuple | set | frozenset):
+        if not value:
+            return "—"
+        return "<ol>" + "".join(f"<li>{_render_value(item)}</li>" for item in value) + "</ol>"
+    if isinstance(value, datetime | date | Decimal | enum.Enum | bytes):
+        value = json_default(value)
+    return _text(str(value))
+
+
+_STYLE = (
+    "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+    "color:#1d2433}table{border-collapse:collapse;width:100%}th,td{text-align:left;"
+    "vertical-align:top;padding:.2rem .4rem;border-bottom:1px solid #d9dde6}th{width:14rem;"
+    "font-weight:600}.record{border:1px solid #d9dde6;border-radius:4px;margin:.5rem 0;"
+    "padding:.25rem}.empty,.hint{color:#5b6478}"
+)
+
+
+def _write_report(
+    out: _BufferedOut,
+    spool_file: IO[bytes],
+    subject: Subject,
+    request_info: dict[str, Any],
+    now: datetime,
+    result: ExportResult,
+) -> None:
+    title = in_report_languages(lambda: gettext("Your personal data"))
+    out.write(
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title>"
+        # Opened from the ZIP, offline: the style is inline and the page loads nothing.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'\">"
+        f"<style>{_STYLE}</style></head><body>\n<h1>{title}</h1>\n"
+    )
+    for language in REPORT_LANGUAGES:
+        with force_locale(language):
+            intro = gettext(
+                "This report lists everything the Privacy Service holds about %(email)s, "
+                "section by section, as requested under your right of access (GDPR art. 15).",
+                email=subject.email,
+            )
+            machine = gettext(
+                "The same data, complete and machine-readable, is in data.json in this archive "
+                "(you may reuse it elsewhere: GDPR art. 20)."
+            )
+        out.write(f'<p lang="{language}">{escape(intro)}</p>\n')
+        out.write(f'<p class="hint" lang="{language}">{escape(machine)}</p>\n')
+    request_label = in_report_languages(lambda: gettext("Request"))
+    generated_label = in_report_languages(lambda: gettext("Generated"))
+    generated_at = in_report_languages(lambda: format_datetime(now, "medium"))
+    schema_label = in_report_languages(lambda: gettext("Schema version"))
+    summary_label = in_report_languages(lambda: gettext("Summary"))
+    request_id = escape(str(request_info.get("id", "")))
+    out.write(
+        f'<p class="hint">{request_label} #{request_id} · {generated_label}: {generated_at} · '
+        f"{schema_label} {escape(SCHEMA_VERSION)}</p>\n<h2>{summary_label}</h2><table>\n"
+    )
+    for section, count in result.record_counts.items():
+        out.write(
+            f'<tr><th><a href="#section-{escape(section)}">{_section_title(section)}</a></th>'
+            f"<td>{count}</td></tr>\n"
+        )
+    out.write("</table>\n")
+    out.flush()
+    # Raw bytes: a segment boundary may fall inside a multi-byte character.
+    for chunk in read_sealed(spool_file, SPOOL_CONTEXT):
+        out.write_bytes(chunk)
+    out.write("</body></html>\n")

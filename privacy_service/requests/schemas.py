@@ -1,0 +1,195 @@
+"""Input schemas: the public and profile request forms, the API, and the DPO's actions.
+
+A correction proposes new values for the profile fields of an account, field by field
+(``correct_<field>`` in forms, ``proposed_changes`` in the API); they are checked with the very
+rules of the profile form (``accounts.schemas.ProfileFields``), so an approved proposal can be
+applied as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext
+from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
+
+from privacy_service.accounts.schemas import ProfileFields
+from privacy_service.accounts.service import PROFILE_FIELDS
+from privacy_service.requests.models import RequestKind, RequestStatus
+from privacy_service.validation import (
+    REQUIRED,
+    EmailAddress,
+    StrictSchema,
+    choice_field,
+    normalise_email,
+    text_field,
+)
+
+KINDS = [kind.value for kind in RequestKind]
+DETAILS_MAX_LENGTH = 5000
+CORRECTION_PREFIX = "correct_"
+
+
+class OptionalEmailAddress(fields.String):
+    """An email address that may be left blank (loads as None)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("load_default", None)
+        kwargs.setdefault("allow_none", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            return None
+        return normalise_email(text)
+
+
+def validate_proposals(proposals: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Proposed profile values checked like the profile form; blank ones are dropped."""
+    unknown = sorted(set(proposals) - set(PROFILE_FIELDS))
+    if unknown:
+        raise ValidationError(
+            {f"{prefix}{name}": [lazy_gettext("Unknown field.")] for name in unknown}
+        )
+    schema = ProfileFields()
+    try:
+        loaded = schema.load({key: value for key, value in proposals.items()})
+    except ValidationError as error:
+        messages = error.normalized_messages()
+        raise ValidationError(
+            {f"{prefix}{key}": value for key, value in messages.items()}
+        ) from None
+    cleaned = ProfileFields.clean({key: value for key, value in loaded.items() if value})
+    return {key: value for key, value in cleaned.items() if value}
+
+
+class AccountRequestForm(StrictSchema):
+    """A request started from the profile: the address is the account's own.
+
+    ``correct_<field>`` inputs become ``proposed_changes`` (only the filled ones).
+    """
+
+    kind = choice_field(KINDS)
+    reply_to = OptionalEmailAddress()
+    details = text_field(DETAILS_MAX_LENGTH)
+    correct_title = text_field(500)
+    correct_first_name = text_field(500)
+    correct_last_name = text_field(500)
+    correct_country = text_field(500)
+    correct_vat_number = text_field(500)
+    correct_postal_address = text_field(500)
+    correct_phone = text_field(500)
+
+    @post_load
+    def _proposals(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        raw = {
+            field: data.pop(CORRECTION_PREFIX + field)
+            for field in PROFILE_FIELDS
+            if data.get(CORRECTION_PREFIX + field)
+        }
+        for field in PROFILE_FIELDS:
+            data.pop(CORRECTION_PREFIX + field, None)
+        data["proposed_changes"] = validate_proposals(raw, CORRECTION_PREFIX)
+        return data
+
+
+class PublicRequestForm(AccountRequestForm):
+    email = EmailAddress(required=True)
+
+
+class RequestCreateSchema(StrictSchema):
+    """``POST /api/v1/requests``: a subject the calling service already authenticated."""
+
+    email = EmailAddress(required=True, metadata={"description": "The data subject's address"})
+    kind = choice_field(KINDS, metadata={"description": "access, correction or erasure"})
+    details = text_field(DETAILS_MAX_LENGTH, metadata={"description": "Free text"})
+    reply_to = OptionalEmailAddress(
+        metadata={"description": "Where answers go, if not to the subject's address"}
+    )
+    locale = choice_field(
+        ["en", "fr"],
+        required=False,
+        load_default="en",
+        metadata={"description": "Language of the emails to the requester"},
+    )
+    proposed_changes = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(allow_none=True),
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Correction: profile field -> new value (fields: "
+            + ", ".join(PROFILE_FIELDS)
+            + ")"
+        },
+    )
+
+    @post_load
+    def _proposals(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["proposed_changes"] = validate_proposals(
+            data.get("proposed_changes") or {}, "proposed_changes."
+        )
+        return data
+
+
+class RequestCreatedSchema(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    received_at = fields.DateTime(required=True)
+    due_at = fields.DateTime(required=True, metadata={"description": "received_at + 30 days"})
+
+
+# --- DPO actions ----------------------------------------------------------------------------
+
+QUEUE_STATUSES = ["open", "overdue", "all"] + [status.value for status in RequestStatus]
+
+
+class QueueFilterSchema(StrictSchema):
+    kind = choice_field(["", *KINDS], required=False, load_default="")
+    status = choice_field(QUEUE_STATUSES, required=False, load_default="open")
+
+
+class ReasonSchema(StrictSchema):
+    # Optional here: the service says why a reason is needed (rejection, extension).
+    reason = text_field(2000)
+
+
+class ExtendSchema(StrictSchema):
+    months = fields.Integer(
+        required=True,
+        error_messages={"required": REQUIRED, "invalid": lazy_gettext("Choose 1 or 2 months.")},
+    )
+    reason = text_field(2000)
+
+
+class AssignSchema(StrictSchema):
+    assignee = fields.String(load_default="")
+
+    @validates_schema
+    def _assignee(self, data: dict[str, Any], **_: Any) -> None:
+        value = data.get("assignee") or ""
+        if value and not value.isdigit():
+            raise ValidationError(lazy_gettext("Choose a member of the DPO staff."), "assignee")
+
+
+class NoteSchema(StrictSchema):
+    body = text_field(5000, required=True)
+
+
+class CorrectionApprovalSchema(StrictSchema):
+    """One checkbox per proposed field (``approve_<field>``) and a message to the requester."""
+
+    message = text_field(2000)
+    approve_title = fields.String(load_default=None)
+    approve_first_name = fields.String(load_default=None)
+    approve_last_name = fields.String(load_default=None)
+    approve_country = fields.String(load_default=None)
+    approve_vat_number = fields.String(load_default=None)
+    approve_postal_address = fields.String(load_default=None)
+    approve_phone = fields.String(load_default=None)
+
+    @staticmethod
+    def approved(data: dict[str, Any]) -> list[str]:
+        return [field for field in PROFILE_FIELDS if data.get("approve_" + field)]

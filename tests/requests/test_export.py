@@ -1,0 +1,100 @@
+"""The export builder streams every provider into a sealed ZIP (requests/export.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from privacy_service.crypto import blind_index
+from privacy_service.requests.export import EXPORT_CONTEXT, build_export
+from privacy_service.requests.sealed_files import read_sealed
+from privacy_service.subjects import Subject
+from tests.requests.conftest import unzip
+
+
+class ManyEvents:
+    """A provider with many records, non-ASCII text and types json does not know."""
+
+    section = "events"
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def export(self, subject):
+        for number in range(self.count):
+            yield {
+                "event": "open",
+                "at": datetime(2026, 1, 1, tzinfo=UTC),
+                "campaign": f"Été n°{number} — <b>soldes</b> & co",
+                "cost": Decimal("0.10"),
+                "tags": {"a"},
+            }
+
+    def erase(self, subject, now):  # pragma: no cover - not used here
+        raise AssertionError
+
+
+class Empty:
+    section = "cookies"
+
+    def export(self, subject):
+        return iter(())
+
+    def erase(self, subject, now):  # pragma: no cover - not used here
+        raise AssertionError
+
+
+def test_large_export_is_complete_valid_and_escaped(app, tmp_path, clock):
+    subject = Subject("big@example.org", blind_index("big@example.org"))
+    destination = tmp_path / "export.sealed"
+    result = build_export(
+        subject,
+        destination,
+        request_info={"id": 7, "kind": "access"},
+        now=clock.now(),
+        section_providers=[ManyEvents(20_000), Empty()],
+    )
+    assert result.record_counts == {"events": 20_000, "cookies": 0}
+    with destination.open("rb") as handle:
+        content = b"".join(read_sealed(handle, EXPORT_CONTEXT))
+    assert len(content) == result.zip_bytes
+    data, report = unzip(content)
+    events = data["sections"]["events"]
+    assert events["record_count"] == 20_000 and len(events["records"]) == 20_000
+    assert events["records"][-1] == {
+        "event": "open",
+        "at": "2026-01-01T00:00:00+00:00",
+        "campaign": "Été n°19999 — <b>soldes</b> & co",
+        "cost": "0.10",
+        "tags": ["a"],
+    }
+    assert data["sections"]["cookies"] == {"records": [], "record_count": 0}
+    assert data["request"] == {"id": 7, "kind": "access"}
+    # The report spans many sealed segments; every record survives, escaped.
+    assert report.count('<div class="record">') == 20_000
+    assert "Été n°19999 — &lt;b&gt;soldes&lt;/b&gt; &amp; co" in report
+    assert "<b>soldes</b>" not in report
+    assert "Cookie choices / Choix en matière de cookies" in report
+    assert "No record. / Aucun enregistrement." in report
+    json.dumps(data)  # plain JSON all the way down
+
+
+def test_a_failing_provider_leaves_no_file(app, tmp_path, clock):
+    class Broken:
+        section = "broken"
+
+        def export(self, subject):
+            yield {"fine": 1}
+            raise RuntimeError("store unavailable")
+
+    destination = tmp_path / "export.sealed"
+    subject = Subject("x@example.org", blind_index("x@example.org"))
+    with pytest.raises(RuntimeError, match="store unavailable"):
+        build_export(
+            subject, destination, request_info={}, now=clock.now(), section_providers=[Broken()]
+        )
+    assert not destination.exists()
+    assert list(tmp_path.iterdir()) == []
