@@ -27,7 +27,8 @@ def _seal(plaintext: bytes, context: str = CONTEXT) -> bytes:
 def test_round_trip(app, size):
     plaintext = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     sealed = _seal(plaintext)
-    assert plaintext[:64] not in sealed or size == 0
+    if size >= 64:  # a shorter plaintext may occur in random ciphertext by chance
+        assert plaintext[:64] not in sealed
     assert b"".join(read_sealed(io.BytesIO(sealed), CONTEXT)) == plaintext
 
 
