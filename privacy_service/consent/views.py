@@ -224,12 +224,17 @@ def dpo_lookup() -> ResponseReturnValue:
     records = service.history(email_index)
     user = db.session.scalar(select(User).where(User.email_index == email_index))
     choices = cookies.choices_of_user(user.id) if user is not None else []
-    # Spec, "Audit": every access by staff to personal data is an audit event.
+    # Spec, "Audit": every access by staff to personal data is an audit event. The record ids say
+    # whose proof was seen; no blind index, because audit events outlive an erasure.
     audit.record(
         current_user.audit_ref,
         "consent.proof_viewed",
         None,
-        {"email_index": email_index, "records": len(records), "cookie_choices": len(choices)},
+        {
+            "record_ids": [record.id for record in records][:50],
+            "records": len(records),
+            "cookie_choices": len(choices),
+        },
         now=clock.now(),
     )
     db.session.commit()
