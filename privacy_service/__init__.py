@@ -46,12 +46,17 @@ BLUEPRINTS = (
     ("privacy_service.apidoc", "blueprint"),
     ("privacy_service.audit.views", "blueprint"),
     ("privacy_service.mail.api", "blueprint"),
+    ("privacy_service.mail.views", "blueprint"),
+    ("privacy_service.mail.public", "blueprint"),
+    ("privacy_service.mail.support", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
 REGISTRATION_MODULES = (
     "privacy_service.accounts.subject_data",
     "privacy_service.accounts.jobs",
+    "privacy_service.mail.subject_data",
+    "privacy_service.mail.jobs",
 )
 
 
