@@ -17,7 +17,6 @@ from sqlalchemy import delete, func, select
 from privacy_service import audit
 from privacy_service.accounts.models import Organisation
 from privacy_service.extensions import db
-from privacy_service.mail.imports import reason_text
 from privacy_service.mail.models import (
     Contact,
     ContactList,
@@ -92,7 +91,10 @@ class ContactData:
                 "list_id": job.list_id,
                 "imported_at": _iso(job.created_at),
                 "row_number": reject.row_number,
-                "reason": reason_text(reject),
+                # Codes, not sentences: exports may be built outside any web request.
+                "reason": reject.reason,
+                "reason_detail": reject.detail,
+                "column": reject.column_name,
                 "values": dict(zip(job.headers, reject.row_values, strict=False)),
             }
 
