@@ -239,8 +239,6 @@ class Finding:
 
     @property
     def explanation(self) -> Any:
-        if self.in_name:
-            return _l("its name marks health data, which may not be stored")
         if self.reason == CARD_NUMBER:
             return _l("looks like a payment card number, which may not be stored")
         if self.reason == IBAN:
@@ -254,6 +252,13 @@ class Finding:
 
     @property
     def message(self) -> str:
+        if self.in_name:
+            return str(
+                _l(
+                    "The name “%(field)s” marks health data, which may not be stored.",
+                    field=self.field,
+                )
+            )
         return str(_l("“%(field)s” %(why)s.", field=self.field, why=self.explanation))
 
 

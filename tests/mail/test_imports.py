@@ -312,7 +312,7 @@ def test_health_column_starts_ignored_and_cannot_become_an_attribute(
     response = start_import(client, marketing_list.id, job_id, ["email", "attribute"])
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert "“Diagnostic médical” its name marks health data" in page
+    assert "The name “Diagnostic médical” marks health data" in page
     assert "asthme" not in page.split("Preview")[0]
 
 

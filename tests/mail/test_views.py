@@ -167,7 +167,7 @@ def test_sensitive_attributes_are_refused_naming_the_field_not_the_value(
         client, url, {**base, "attributes": "Allergies: none"}, page_url=f"/lists/{newsletter.id}"
     )
     assert health.status_code == 422
-    assert "“Allergies” its name marks health data" in health.get_data(as_text=True)
+    assert "The name “Allergies” marks health data" in health.get_data(as_text=True)
     nir = submit_form(
         client, url, {**base, "name": "2 95 10 99 126 111 93"}, page_url=f"/lists/{newsletter.id}"
     )
