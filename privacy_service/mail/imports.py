@@ -41,6 +41,7 @@ from privacy_service import audit
 from privacy_service.crypto import keyring
 from privacy_service.errors import Conflict, InvalidInput, NotFound
 from privacy_service.extensions import db
+from privacy_service.mail.bulk import insert_rows, insert_rows_returning_ids, matches_any
 from privacy_service.mail.models import (
     Contact,
     ContactList,
@@ -522,7 +523,8 @@ def _existing_contacts(organisation_id: int, indexes: Sequence[str]) -> dict[str
             (index, contact_id)
             for contact_id, index in db.session.execute(
                 select(Contact.id, Contact.email_index).where(
-                    Contact.organisation_id == organisation_id, Contact.email_index.in_(chunk)
+                    matches_any(Contact.email_index, chunk),
+                    Contact.organisation_id == organisation_id,
                 )
             )
         )
@@ -536,7 +538,8 @@ def _contacts_in_list(list_id: int, contact_ids: Sequence[int]) -> set[int]:
         found.update(
             db.session.scalars(
                 select(ListMembership.contact_id).where(
-                    ListMembership.list_id == list_id, ListMembership.contact_id.in_(chunk)
+                    ListMembership.list_id == list_id,
+                    matches_any(ListMembership.contact_id, chunk),
                 )
             )
         )
@@ -844,64 +847,61 @@ def run_import(
 def _apply_batch(plan: Plan, positions: range, now: datetime) -> tuple[int, int]:
     verdicts = judge_batch(plan, positions, now)
     contact_ids = dict(verdicts.existing_contacts)
-    new_contacts = [
-        {
-            "organisation_id": plan.organisation_id,
-            "email": row.email,
-            "email_index": row.email_index,
-            "name": row.name,
-            "attributes": row.attributes,
-            "import_job_id": plan.job_id,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for row in verdicts.accepted
-        if row.email_index not in contact_ids
-    ]
-    if new_contacts:
-        table = Contact.__table__
-        inserted = db.session.execute(
-            table.insert().returning(table.c.id, table.c.email_index, sort_by_parameter_order=True),
-            new_contacts,
-        )
-        contact_ids.update((index, contact_id) for contact_id, index in inserted)
-    if verdicts.accepted:
-        db.session.execute(
-            ListMembership.__table__.insert(),
+    contact_ids.update(
+        insert_rows_returning_ids(
+            Contact.__table__,
             [
                 {
-                    "list_id": plan.list_id,
-                    "contact_id": contact_ids[row.email_index],
-                    "status": row.status,
-                    "origin": SubscriptionOrigin.IMPORT.value,
-                    "consent_source": row.consent_source,
-                    "consent_at": row.consent_at,
-                    "unsubscribed_at": now
-                    if row.status == SubscriptionStatus.UNSUBSCRIBED.value
-                    else None,
+                    "organisation_id": plan.organisation_id,
+                    "email": row.email,
+                    "email_index": row.email_index,
+                    "name": row.name,
+                    "attributes": row.attributes,
                     "import_job_id": plan.job_id,
                     "created_at": now,
                     "updated_at": now,
                 }
                 for row in verdicts.accepted
+                if row.email_index not in contact_ids
             ],
+            key="email_index",
         )
-    if verdicts.rejected:
-        db.session.execute(
-            ImportReject.__table__.insert(),
-            [
-                {
-                    "job_id": plan.job_id,
-                    "row_number": row.row_number,
-                    "reason": row.reason,
-                    "column_name": row.column,
-                    "detail": row.detail,
-                    "row_values": row.values,
-                    "email_index": row.email_index,
-                }
-                for row in verdicts.rejected
-            ],
-        )
+    )
+    insert_rows(
+        ListMembership.__table__,
+        [
+            {
+                "list_id": plan.list_id,
+                "contact_id": contact_ids[row.email_index],
+                "status": row.status,
+                "origin": SubscriptionOrigin.IMPORT.value,
+                "consent_source": row.consent_source,
+                "consent_at": row.consent_at,
+                "unsubscribed_at": now
+                if row.status == SubscriptionStatus.UNSUBSCRIBED.value
+                else None,
+                "import_job_id": plan.job_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in verdicts.accepted
+        ],
+    )
+    insert_rows(
+        ImportReject.__table__,
+        [
+            {
+                "job_id": plan.job_id,
+                "row_number": row.row_number,
+                "reason": row.reason,
+                "column_name": row.column,
+                "detail": row.detail,
+                "row_values": row.values,
+                "email_index": row.email_index,
+            }
+            for row in verdicts.rejected
+        ],
+    )
     return len(verdicts.accepted), len(verdicts.rejected)
 
 
@@ -1112,21 +1112,18 @@ def rollback_import(job: ImportJob, now: datetime, actor: str) -> dict[str, int]
     """Remove everything the job added: its memberships, and its contacts left in no list."""
     if job.state not in RESUMABLE:
         raise Conflict(_l("Only an interrupted or failed import can be rolled back."))
-    memberships = db.session.execute(
-        delete(ListMembership).where(ListMembership.import_job_id == job.id)
-    ).rowcount
-    orphans = list(
-        db.session.scalars(
-            select(Contact.id).where(
+    added = (ListMembership.list_id == job.list_id, ListMembership.import_job_id == job.id)
+    touched = list(db.session.scalars(select(ListMembership.contact_id).where(*added)))
+    memberships = db.session.execute(delete(ListMembership).where(*added)).rowcount
+    contacts = 0
+    for start in range(0, len(touched), 1000):
+        # Contacts this job created and that no other list holds go too.
+        contacts += db.session.execute(
+            delete(Contact).where(
+                Contact.id.in_(touched[start : start + 1000]),
                 Contact.import_job_id == job.id,
                 ~exists().where(ListMembership.contact_id == Contact.id),
             )
-        )
-    )
-    contacts = 0
-    for start in range(0, len(orphans), 1000):
-        contacts += db.session.execute(
-            delete(Contact).where(Contact.id.in_(orphans[start : start + 1000]))
         ).rowcount
     db.session.execute(delete(ImportReject).where(ImportReject.job_id == job.id))
     job.state = ImportState.ROLLED_BACK.value

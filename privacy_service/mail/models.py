@@ -97,19 +97,20 @@ class Contact(db.Model):
     """One person in one customer organisation; a contact may belong to several of its lists."""
 
     __tablename__ = "contact"
-    __table_args__ = (UniqueConstraint("organisation_id", "email_index"),)
+    # One contact per address and organisation. The blind index comes first so the same index
+    # also serves access and erasure requests, which look a subject up in every organisation.
+    __table_args__ = (UniqueConstraint("email_index", "organisation_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     email: Mapped[str] = mapped_column(EncryptedString("contact.email"))
-    # Indexed alone too: access and erasure requests find a subject in every organisation.
-    email_index: Mapped[str] = mapped_column(String(64), index=True)
+    email_index: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(EncryptedString("contact.name"))
     attributes: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("contact.attributes"))
-    # The import that created the contact, so an interrupted import can be rolled back.
-    import_job_id: Mapped[int | None] = mapped_column(
-        ForeignKey("import_job.id", ondelete="SET NULL"), index=True
-    )
+    # The import that created the contact, so an interrupted import can be rolled back. A
+    # provenance mark, not a foreign key: bulk inserts stay cheap and deleting a job never has
+    # to visit the contacts it once created.
+    import_job_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -151,9 +152,9 @@ class ListMembership(db.Model):
     confirmation_requested_at: Mapped[datetime | None]
     confirmation_nonce: Mapped[str | None] = mapped_column(String(32))
     unsubscribed_at: Mapped[datetime | None]
-    import_job_id: Mapped[int | None] = mapped_column(
-        ForeignKey("import_job.id", ondelete="SET NULL"), index=True
-    )
+    # Provenance mark of the import that added it (see Contact.import_job_id); a rollback finds
+    # these through the list's own index.
+    import_job_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -47,10 +47,14 @@ HEALTH_DATA = "health_data"
 # A value needs at least this many digits to hold any identifier we look for (the shortest,
 # a Spanish NIE or an Irish PPS number, has seven).
 _MIN_DIGITS = 7
-_DIGIT = re.compile(r"\d")
-# Alphanumeric groups joined by at most one separator: "4111 1111 1111 1111", "85.07.30-033.28".
-_GROUPED = re.compile(r"[A-Za-z0-9]+(?:[ .\-/+][A-Za-z0-9]+)*")
+# Alphanumeric groups, joined into runs by single separators: "4111 1111 1111 1111",
+# "85.07.30-033.28".
 _GROUP = re.compile(r"[A-Za-z0-9]+")
+_RUN = re.compile(r"[A-Za-z0-9]+(?:[ .\-/+][A-Za-z0-9]+)*")
+# Every identifier we look for has seven digits apart at most by a separator and a few letters
+# ("GB82 WEST 1234", "85T10A562S"); a value without such a stretch needs no closer look.
+_CANDIDATE = re.compile(r"\d(?:[ .\-/+]?[A-Za-z]{0,4}[ .\-/+]?\d){6}")
+_WITHOUT_DIGITS = str.maketrans("", "", "0123456789")
 _MAX_GROUPS = 9
 
 
@@ -205,6 +209,8 @@ _HEALTH_STEMS_IN_NAMES = (
     "sympto",
     "blood type",
     "blood group",
+    "bloodtype",
+    "bloodgroup",
     "groupe sanguin",
     "vaccin",
     "surgery",
@@ -218,14 +224,41 @@ _HEALTH_STEMS_IN_NAMES = (
 )
 
 
-def _words_pattern(stems: Iterable[str], words: Iterable[str]) -> re.Pattern[str]:
-    stem_part = "|".join(re.escape(stem).replace(r"\ ", r"[\s_\-.]+") for stem in stems)
-    word_part = "|".join(re.escape(word) for word in words)
-    return re.compile(rf"(?<![a-z])(?:{stem_part})|(?<![a-z])(?:{word_part})(?![a-z])")
+@dataclass(frozen=True)
+class _HealthMarkers:
+    """Words starting with a stem, whole short words, and two-word phrases."""
+
+    stems: tuple[str, ...]
+    words: frozenset[str]
+    phrases: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, stems: Iterable[str], words: Iterable[str]) -> _HealthMarkers:
+        stems = list(stems)
+        return cls(
+            tuple(stem for stem in stems if " " not in stem),
+            frozenset(words),
+            tuple(tuple(stem.split(" ", 1)) for stem in stems if " " in stem),  # type: ignore[misc]
+        )
+
+    def found_in(self, plain: str) -> bool:
+        found = _WORD.findall(plain)
+        for position, word in enumerate(found):
+            if word.startswith(self.stems) or word in self.words:
+                return True
+            for first, second in self.phrases:
+                if (
+                    word == first
+                    and found[position + 1 : position + 2]
+                    and found[position + 1].startswith(second)
+                ):
+                    return True
+        return False
 
 
-_HEALTH_IN_VALUES = _words_pattern(_HEALTH_STEMS_IN_VALUES, _HEALTH_WORDS_IN_VALUES)
-_HEALTH_IN_NAMES = _words_pattern(_HEALTH_STEMS_IN_NAMES, _HEALTH_WORDS_IN_VALUES)
+_WORD = re.compile(r"[a-z]+")
+_HEALTH_IN_VALUES = _HealthMarkers.of(_HEALTH_STEMS_IN_VALUES, _HEALTH_WORDS_IN_VALUES)
+_HEALTH_IN_NAMES = _HealthMarkers.of(_HEALTH_STEMS_IN_NAMES, _HEALTH_WORDS_IN_VALUES)
 
 
 @dataclass(frozen=True)
@@ -272,28 +305,68 @@ def _plain(text: str) -> str:
 
 
 def name_marks_health(name: str) -> bool:
-    return bool(_HEALTH_IN_NAMES.search(_plain(name)))
+    return _HEALTH_IN_NAMES.found_in(_plain(name))
+
+
+def _runs(value: str) -> Iterable[list[tuple[int, int, int]]]:
+    """Runs of groups joined by single separators, as (start, end, digits) per group; only
+    runs with a candidate stretch (see ``_CANDIDATE``) are looked at."""
+    for run in _RUN.finditer(value):
+        if not _CANDIDATE.search(run.group()):
+            continue
+        base = run.start()
+        yield [
+            (
+                base + group.start(),
+                base + group.end(),
+                len(group.group()) - len(group.group().translate(_WITHOUT_DIGITS)),
+            )
+            for group in _GROUP.finditer(run.group())
+        ]
+
+
+def _phone_number(value: str, run: list[tuple[int, int, int]]) -> bool:
+    """ "+33 6 12 34 56 78", "06.12.34.56.78", "07911 123456": an international prefix or a
+    leading 0, short digit groups, one kind of separator, 8 to 15 digits. No card number starts
+    so; an identifier written like this (a leading 0 and one separator) is not recognised."""
+    first_start = run[0][0]
+    if not (value[first_start - 1 : first_start] == "+" or value[first_start] == "0"):
+        return False
+    if any(end - start != digits or digits > 5 for start, end, digits in run):
+        return False
+    separators = {value[start - 1] for start, _, _ in run[1:]}
+    return len(separators) <= 1 and 8 <= sum(digits for _, _, digits in run) <= 15
 
 
 def _spans(value: str) -> Iterable[tuple[str, str, str]]:
-    """Runs of up to ``_MAX_GROUPS`` consecutive groups long enough to be an identifier.
+    """Runs of up to ``_MAX_GROUPS`` consecutive groups that could be an identifier.
 
-    Yields the run as written, its separators removed, and the character before it.
+    A span must hold at least ``_MIN_DIGITS`` digits, start with a group holding a digit (or a
+    lone letter, as in "X-1234567-L") and end with a group holding a digit (or at most two
+    letters, as in "12345678 Z"), and have the length of some identifier; ordinary words and
+    short numbers are skipped before any string is built. Yields the span as written, its
+    separators removed, and the character before it.
     """
-    for match in _GROUPED.finditer(value):
-        text = match.group()
-        groups = [(group.start(), group.end()) for group in _GROUP.finditer(text)]
-        for first in range(len(groups)):
-            length = 0
-            for last in range(first, min(first + _MAX_GROUPS, len(groups))):
-                length += groups[last][1] - groups[last][0]
+    for run in _runs(value):
+        if _phone_number(value, run):
+            continue
+        count = len(run)
+        for first in range(count):
+            start, first_end, first_digits = run[first]
+            if not first_digits and first_end - start != 1:
+                continue
+            length = found = 0
+            for last in range(first, min(first + _MAX_GROUPS, count)):
+                group_start, group_end, digits = run[last]
+                width = group_end - group_start
+                length += width
+                found += digits
                 if length > _LONGEST:
                     break
-                if length not in _LENGTHS:
+                if found < _MIN_DIGITS or length not in _LENGTHS or (not digits and width > 2):
                     continue
-                raw = text[groups[first][0] : groups[last][1]]
-                start = match.start() + groups[first][0]
-                compact = "".join(text[a:b] for a, b in groups[first : last + 1])
+                raw = value[start:group_end]
+                compact = "".join(value[a:b] for a, b, _ in run[first : last + 1])
                 yield raw, compact, value[start - 1] if start else ""
 
 
@@ -331,7 +404,7 @@ def scan_value(value: str) -> tuple[str, str | None] | None:
     """``(reason, kind)`` when ``value`` holds sensitive data, else None."""
     if not value:
         return None
-    if len(_DIGIT.findall(value)) >= _MIN_DIGITS:
+    if _CANDIDATE.search(value):
         for raw, compact, preceding in _spans(value):
             found = _card_or_iban(raw, compact, preceding)
             if found:
@@ -339,7 +412,7 @@ def scan_value(value: str) -> tuple[str, str | None] | None:
             code = _national_identifier(raw, compact, preceding)
             if code:
                 return NATIONAL_ID, code
-    if _HEALTH_IN_VALUES.search(_plain(value)):
+    if _HEALTH_IN_VALUES.found_in(_plain(value)):
         return HEALTH_DATA, None
     return None
 
