@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from privacy_service.audit.models import AuditEvent
 from privacy_service.mail import jobs
@@ -81,3 +81,45 @@ def test_leftovers_are_purged(client, db, contact_list, clock):
     db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(ImportReject)) == 0
     assert db.session.get(ImportJob, finished).state == "done"
+
+
+@pytest.mark.postgres_only
+def test_two_workers_never_claim_the_same_import(
+    app, client, db, contact_list, clock, migrated_database
+):
+    if migrated_database.backend != "postgresql":
+        pytest.skip("row locks are a PostgreSQL concern")
+    first = import_file(
+        client, contact_list.id, csv_bytes([["email"], ["a@example.org"]]), ["email"]
+    )
+    second = import_file(
+        client, contact_list.id, csv_bytes([["email"], ["b@example.org"]]), ["email"]
+    )
+    other_worker = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with other_worker.connect() as connection, connection.begin():
+        # Another worker is in the middle of claiming the oldest queued import ...
+        taken = connection.scalar(
+            text(
+                "SELECT id FROM import_job WHERE state = 'queued' ORDER BY id LIMIT 1"
+                " FOR UPDATE SKIP LOCKED"
+            )
+        )
+        assert taken == first
+        # ... so this one skips it instead of waiting, and takes the next.
+        claimed_id, _ = claim_next_import(clock.now())
+        assert claimed_id == second
+    other_worker.dispose()
+
+
+def test_imports_command_runs_queued_imports(app, client, db, contact_list):
+    from privacy_service.cli import main
+
+    runner = app.test_cli_runner()
+    assert "No queued import." in runner.invoke(main, ["imports", "run"]).output
+    job_id = import_file(
+        client, contact_list.id, csv_bytes([["email"], ["c@example.org"]]), ["email"]
+    )
+    result = runner.invoke(main, ["imports", "run", "--batch-size", "10"])
+    assert result.exit_code == 0 and f"import {job_id}: done after 1 batch(es)" in result.output
+    interrupted = runner.invoke(main, ["imports", "detect-interrupted"])
+    assert "0 import(s) marked interrupted." in interrupted.output
