@@ -16,6 +16,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from privacy_service import audit
 from privacy_service.accounts.models import Organisation
@@ -315,7 +316,10 @@ def list_members(
     page = max(1, page)
     items = list(
         db.session.scalars(
-            query.order_by(ListMembership.id).offset((page - 1) * per_page).limit(per_page)
+            query.options(selectinload(ListMembership.contact))
+            .order_by(ListMembership.id)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
         )
     )
     return Page(items, page, per_page, total)
@@ -344,7 +348,13 @@ def members_after(
         query = query.where(ListMembership.status == status)
     if email:
         query = query.where(Contact.email_index == blind_index(email))
-    return list(db.session.scalars(query.order_by(ListMembership.id).limit(limit)))
+    return list(
+        db.session.scalars(
+            query.options(selectinload(ListMembership.contact))
+            .order_by(ListMembership.id)
+            .limit(limit)
+        )
+    )
 
 
 def contact_memberships(contact: Contact) -> list[ListMembership]:

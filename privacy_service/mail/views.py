@@ -48,6 +48,7 @@ from privacy_service.mail.schemas import (
     UploadForm,
     attribute_lines,
 )
+from privacy_service.mail.sensitive import name_marks_health
 from privacy_service.oauth.models import OAuthClient
 from privacy_service.oauth.service import create_client, revoke_client
 from privacy_service.validation import StrictSchema, choice_field, load_form, text_field
@@ -484,6 +485,9 @@ def _mapping_page(
             job=job,
             targets=targets,
             target_labels=imports.TARGET_LABELS,
+            health_columns={
+                position for position, name in enumerate(job.headers) if name_marks_health(name)
+            },
             preview_rows=imports.preview(job, contact_list, targets, clock.now()),
             **context,
         ),
