@@ -53,6 +53,9 @@ BLUEPRINTS = (
     ("privacy_service.requests.views", "blueprint"),
     ("privacy_service.requests.dpo", "blueprint"),
     ("privacy_service.requests.api", "blueprint"),
+    ("privacy_service.mail.views", "blueprint"),
+    ("privacy_service.mail.public", "blueprint"),
+    ("privacy_service.mail.support", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -60,6 +63,8 @@ REGISTRATION_MODULES = (
     "privacy_service.accounts.subject_data",
     "privacy_service.accounts.jobs",
     "privacy_service.consent.subject_data",
+    "privacy_service.mail.subject_data",
+    "privacy_service.mail.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",
 )

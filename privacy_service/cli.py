@@ -14,6 +14,7 @@ from werkzeug.serving import run_simple
 
 from privacy_service import PACKAGE_DIR, clock, create_app, crypto
 from privacy_service.config import from_environment
+from privacy_service.mail.cli import imports_cli
 
 
 def _create_app() -> object:
@@ -33,6 +34,7 @@ main.add_command(keys)
 main.add_command(audit_cli)
 main.add_command(users)
 main.add_command(clients)
+main.add_command(imports_cli)
 
 
 def _default_key_file() -> Path:

@@ -125,3 +125,68 @@ class DataSubjectRequestFactory(BaseFactory):
     address_confirmed_at = factory.LazyAttribute(lambda r: r.received_at)
     extension_months = 0
     fulfilment_attempts = 0
+
+
+# --- mail: contact lists and events (issue 5) ---------------------------------------------------
+import secrets  # noqa: E402
+
+from privacy_service.mail.models import (  # noqa: E402
+    Contact,
+    ContactList,
+    ListMembership,
+    MessageEvent,
+)
+
+
+class ContactListFactory(BaseFactory):
+    class Meta:
+        model = ContactList
+
+    organisation_id = factory.LazyFunction(lambda: OrganisationFactory().id)
+    name = factory.Sequence(lambda n: f"List {n}")
+    kind = "marketing"
+    form_enabled = False
+    form_key = factory.LazyFunction(lambda: secrets.token_urlsafe(16))
+    created_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    updated_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+class ContactFactory(BaseFactory):
+    class Meta:
+        model = Contact
+
+    organisation_id = factory.LazyFunction(lambda: OrganisationFactory().id)
+    email = factory.Sequence(lambda n: f"contact{n}@example.org")
+    email_index = factory.LazyAttribute(lambda contact: blind_index(contact.email))
+    name = factory.Sequence(lambda n: f"Contact {n}")
+    created_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    updated_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+class ListMembershipFactory(BaseFactory):
+    """A subscribed contact of a list, created in the list's organisation."""
+
+    class Meta:
+        model = ListMembership
+
+    contact_list = factory.SubFactory(ContactListFactory)
+    contact = factory.SubFactory(
+        ContactFactory, organisation_id=factory.SelfAttribute("..contact_list.organisation_id")
+    )
+    status = "subscribed"
+    origin = "manual"
+    consent_source = "sign-up form"
+    consent_at = factory.LazyFunction(lambda: datetime(2024, 1, 15, tzinfo=UTC))
+    created_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    updated_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+class MessageEventFactory(BaseFactory):
+    class Meta:
+        model = MessageEvent
+
+    organisation_id = factory.LazyFunction(lambda: OrganisationFactory().id)
+    email_index = factory.LazyFunction(lambda: blind_index("someone@example.org"))
+    kind = "sent"
+    campaign_ref = "campaign-1"
+    occurred_at = factory.LazyFunction(lambda: datetime.now(UTC))

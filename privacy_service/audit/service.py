@@ -28,7 +28,10 @@ _EMAIL_PATTERN = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 
 
 class PersonalDataInAudit(ValueError):
-    """Audit details must use ids or blind indexes, never an address in clear."""
+    """Audit details use ids and counts: no address, and no blind index of one either.
+
+    Audit events are never erased, so a blind index there would outlive the subject's erasure.
+    """
 
 
 def _canonical(value: Any) -> str:
@@ -60,7 +63,9 @@ def _refuse_personal_data(value: Any) -> None:
     if isinstance(value, str) and _EMAIL_PATTERN.search(value):
         raise PersonalDataInAudit("audit details must not contain an email address in clear")
     if isinstance(value, dict):
-        for item in value.values():
+        for key, item in value.items():
+            if "email" in str(key):
+                raise PersonalDataInAudit(f"audit details must not carry {key!r}")
             _refuse_personal_data(item)
     elif isinstance(value, list | tuple):
         for item in value:

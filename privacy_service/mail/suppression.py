@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from privacy_service.extensions import db
+from privacy_service.mail.bulk import matches_any
 from privacy_service.mail.models import Suppression
 
 REASONS = ("erasure", "unsubscribe", "bounce", "complaint")
@@ -50,7 +51,9 @@ def suppressed_indexes(
         chunk = wanted[start : start + 5000]
         found.update(
             db.session.scalars(
-                select(Suppression.email_index).where(Suppression.email_index.in_(chunk), scope)
+                select(Suppression.email_index).where(
+                    matches_any(Suppression.email_index, chunk), scope
+                )
             )
         )
     return found

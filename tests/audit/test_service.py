@@ -113,3 +113,9 @@ def test_concurrent_appends_do_not_fork_the_chain(app, migrated_database):
     report = audit.verify_chain()
     assert report.intact
     assert report.events_checked == 80
+
+
+def test_blind_index_keys_are_refused_in_details(db):
+    # Audit events are never erased: a blind index in them would outlive the subject's erasure.
+    with pytest.raises(PersonalDataInAudit):
+        audit.record("user:1", "test.event", None, {"email_index": "ab" * 32})

@@ -1,0 +1,153 @@
+"""The public double opt-in pages: subscription form, confirmation link and its button.
+
+CSRF: a snippet embedded in a customer's site cannot carry our token. It posts the address to
+``/subscribe/<key>/start``, which changes nothing and only shows our own form, pre-filled and
+carrying the token; the subscription itself is that second, same-site, token-checked post. Every
+public post is rate-limited.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale, gettext
+
+from privacy_service import clock
+from privacy_service.errors import InvalidInput
+from privacy_service.extensions import csrf, db, limiter
+from privacy_service.mail import service
+from privacy_service.mail.models import ContactList
+from privacy_service.mail.schemas import ConfirmForm, SubscribeForm, SubscribeStartForm
+from privacy_service.mail.subscriptions import (
+    confirm_subscription,
+    confirmation_token,
+    consent_text,
+    membership_for_token,
+    request_subscription,
+    text_hash,
+)
+from privacy_service.mail.transactional import send_transactional
+from privacy_service.validation import EMAIL_MAX_LENGTH, load_form
+
+blueprint = Blueprint("mail_public", __name__, template_folder="templates")
+
+
+def _form_limit() -> str:
+    return current_app.config["FORM_RATE_LIMIT"]
+
+
+def _max_age() -> timedelta:
+    return timedelta(hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"])
+
+
+def _form_page(contact_list: ContactList, status: int = 200, **context: Any) -> ResponseReturnValue:
+    text = consent_text(contact_list)
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    return (
+        render_template(
+            "mail/subscribe.html",
+            contact_list=contact_list,
+            consent_text=text,
+            text_hash=text_hash(text),
+            **context,
+        ),
+        status,
+    )
+
+
+@blueprint.get("/subscribe/<form_key>")
+def subscribe_form(form_key: str) -> ResponseReturnValue:
+    return _form_page(service.get_list_by_form_key(form_key))
+
+
+@blueprint.post("/subscribe/<form_key>/start")
+@limiter.limit(_form_limit)
+def subscribe_start(form_key: str) -> ResponseReturnValue:
+    """Where embedded snippets post: shows our form pre-filled; records nothing."""
+    contact_list = service.get_list_by_form_key(form_key)
+    email = SubscribeStartForm().load(request.form.to_dict())["email"]
+    if not isinstance(email, str) or len(email) > EMAIL_MAX_LENGTH:
+        email = ""
+    return _form_page(contact_list, values={"email": email.strip()})
+
+
+csrf.exempt(subscribe_start)
+
+
+@blueprint.post("/subscribe/<form_key>")
+@limiter.limit(_form_limit)
+def subscribe(form_key: str) -> ResponseReturnValue:
+    contact_list = service.get_list_by_form_key(form_key)
+    try:
+        data = load_form(SubscribeForm())
+        if data["text_hash"] != text_hash(consent_text(contact_list)):
+            raise InvalidInput(
+                fields={"_": [gettext("The text of this subscription changed. Read it again.")]}
+            )
+        membership = request_subscription(
+            contact_list, data["email"], data.get("name"), clock.now()
+        )
+    except InvalidInput as error:
+        db.session.rollback()
+        contact_list = service.get_list_by_form_key(form_key)
+        return _form_page(contact_list, 422, errors=error.fields, values=request.form)
+    db.session.commit()
+    if membership is not None:
+        send_transactional(
+            data["email"],
+            "mail/email/confirm_subscription",
+            str(get_locale()),
+            list_name=contact_list.name,
+            confirm_url=url_for(
+                "mail_public.confirm", token=confirmation_token(membership), _external=True
+            ),
+            hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
+        )
+    # Same answer whatever happened: the form must not tell who is subscribed or suppressed.
+    return redirect(url_for("mail_public.subscribe_sent"))
+
+
+@blueprint.get("/subscribe/sent")
+def subscribe_sent() -> ResponseReturnValue:
+    return render_template("mail/subscribe_sent.html")
+
+
+@blueprint.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit(_form_limit, methods=["POST"])
+def confirm(token: str) -> ResponseReturnValue:
+    membership = membership_for_token(token, _max_age())
+    contact_list = membership.contact_list
+    text = consent_text(contact_list)
+    page = "mail/subscribe_confirm.html"
+    if request.method == "GET":
+        return render_template(
+            page, contact_list=contact_list, consent_text=text, text_hash=text_hash(text), errors={}
+        )
+    try:
+        data = load_form(ConfirmForm())
+        confirm_subscription(
+            token,
+            data["text_hash"],
+            request.remote_addr,
+            request.user_agent.string,
+            clock.now(),
+            _max_age(),
+        )
+    except InvalidInput as error:
+        db.session.rollback()
+        return (
+            render_template(
+                page,
+                contact_list=contact_list,
+                consent_text=text,
+                text_hash=text_hash(text),
+                errors=error.fields,
+            ),
+            422,
+        )
+    db.session.commit()
+    return render_template("mail/subscribe_done.html", contact_list=contact_list)

@@ -1,0 +1,140 @@
+"""Access and erasure requests reach contacts in every organisation and the sending events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from privacy_service.audit.models import AuditEvent
+from privacy_service.crypto import blind_index
+from privacy_service.mail.models import Contact, ImportReject, ListMembership, MessageEvent
+from privacy_service.mail.service import record_message_event
+from privacy_service.subjects import Subject, providers
+from tests.factories import ContactFactory, ContactListFactory, ListMembershipFactory
+
+
+def _provider(section: str):
+    return next(provider for provider in providers() if provider.section == section)
+
+
+def _subject(email: str) -> Subject:
+    return Subject(email, blind_index(email))
+
+
+def _setup(db, clock):
+    email = "subject@example.org"
+    first = ContactListFactory(name="Shop A news")
+    second = ContactListFactory(name="Club B news")
+    a = ListMembershipFactory(
+        contact_list=first,
+        contact=ContactFactory(
+            organisation_id=first.organisation_id,
+            email=email,
+            name="Sam",
+            attributes={"city": "Lille"},
+        ),
+        consent_source="double opt-in",
+        confirmed_at=datetime(2024, 5, 1, tzinfo=UTC),
+        consent_ip="198.51.100.4",
+        consent_user_agent="Firefox",
+        consent_text_hash="ab" * 32,
+    )
+    b = ListMembershipFactory(
+        contact_list=second,
+        contact=ContactFactory(organisation_id=second.organisation_id, email=email),
+        status="unsubscribed",
+    )
+    bystander = ListMembershipFactory(contact_list=first)
+    record_message_event(
+        first.organisation_id,
+        blind_index(email),
+        "clicked",
+        clock.now(),
+        campaign_ref="spring-sale",
+        detail={"url": "https://shop.example/sale"},
+    )
+    record_message_event(second.organisation_id, blind_index(email), "sent", clock.now())
+    record_message_event(first.organisation_id, bystander.contact.email_index, "sent", clock.now())
+    db.session.commit()
+    return email, a, b, bystander
+
+
+def test_export_covers_every_organisation_with_consent_evidence_and_events(db, clock):
+    email, a, b, _ = _setup(db, clock)
+    records = list(_provider("contact_lists").export(_subject(email)))
+    assert len(records) == 2
+    by_org = {record["controller"]["organisation_id"]: record for record in records}
+    first = by_org[a.contact_list.organisation_id]
+    assert first["email"] == email and first["name"] == "Sam"
+    assert first["attributes"] == {"city": "Lille"}
+    [membership] = first["lists"]
+    assert membership["list_name"] == "Shop A news"
+    assert membership["consent_ip"] == "198.51.100.4"
+    assert membership["consent_user_agent"] == "Firefox"
+    assert membership["consent_text_sha256"] == "ab" * 32
+    assert by_org[b.contact_list.organisation_id]["lists"][0]["status"] == "unsubscribed"
+
+    events = list(_provider("message_events").export(_subject(email)))
+    assert sorted(event["kind"] for event in events) == ["clicked", "sent"]
+    clicked = next(event for event in events if event["kind"] == "clicked")
+    assert clicked["detail"] == {"url": "https://shop.example/sale"}
+    assert clicked["campaign"] == "spring-sale"
+    assert list(_provider("contact_lists").export(_subject("nobody@example.org"))) == []
+
+
+def test_erasure_removes_contacts_memberships_and_events_everywhere(db, clock):
+    email, a, _, bystander = _setup(db, clock)
+    db.session.add(
+        ImportReject(
+            job_id=_job(db, a.contact_list),
+            row_number=2,
+            reason="already_in_list",
+            row_values=[email],
+            email_index=blind_index(email),
+        )
+    )
+    db.session.commit()
+    contacts = _provider("contact_lists").erase(_subject(email), clock.now())
+    events = _provider("message_events").erase(_subject(email), clock.now())
+    db.session.commit()
+    assert contacts.removed == {"contacts": 2, "list_memberships": 2, "rejected_import_rows": 1}
+    assert events.removed == {"message_events": 2}
+    assert not db.session.scalar(select(Contact).where(Contact.email_index == blind_index(email)))
+    assert db.session.scalar(select(func.count()).select_from(ListMembership)) == 1
+    assert db.session.scalar(select(func.count()).select_from(MessageEvent)) == 1
+    assert db.session.get(Contact, bystander.contact_id) is not None
+    audited = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action.like("mail.subject_%"))
+    ).all()
+    assert audited[0].details["contacts"] == 2
+    # Audit events outlive the erasure: they must not keep the address's blind index.
+    assert blind_index(email) not in str([event.details for event in audited])
+    assert email not in str([event.details for event in audited])
+
+    again = _provider("contact_lists").erase(_subject(email), clock.now())
+    assert again.removed == {"contacts": 0, "list_memberships": 0, "rejected_import_rows": 0}
+    assert _provider("message_events").erase(_subject(email), clock.now()).removed == {
+        "message_events": 0
+    }
+
+
+def _job(db, contact_list) -> int:
+    from privacy_service.mail.models import ImportJob
+
+    job = ImportJob(
+        organisation_id=contact_list.organisation_id,
+        list_id=contact_list.id,
+        state="done",
+        encoding="utf-8",
+        delimiter=",",
+        headers=["email"],
+        total_rows=1,
+        processed_rows=1,
+        imported_count=0,
+        rejected_count=1,
+        created_at=datetime.now(UTC),
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job.id
