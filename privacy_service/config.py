@@ -78,6 +78,13 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "REQUEST_CONFIRMATION_REMINDER_HOURS": (int, 72),
     "REQUEST_DOCUMENT_MAX_BYTES": (int, 5 * 1024 * 1024),
     "REQUEST_EXPORT_DIR": (str, None),
+    # Contact imports: rows per atomic batch, pause between batches, the in-process worker thread
+    # (off when a separate `privacy-service imports run` process does the work), and when a
+    # running import with no progress is declared interrupted.
+    "IMPORT_BATCH_SIZE": (int, 1000),
+    "IMPORT_THROTTLE_SECONDS": (float, 0.0),
+    "IMPORT_WORKER_THREAD": (_as_bool, True),
+    "IMPORT_STALE_AFTER_SECONDS": (float, 120.0),
     "LOG_LEVEL": (str, "INFO"),
 }
 
@@ -148,7 +155,6 @@ def build_flask_config(settings: dict[str, Any], instance_path: Path) -> dict[st
         REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
-        JSON_SORT_KEYS=False,
     )
     return flask_config
 

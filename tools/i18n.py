@@ -70,6 +70,14 @@ def catalogue_path(folder: Path, locale: str) -> Path:
     return folder / "translations" / locale / "LC_MESSAGES" / "messages.po"
 
 
+def _entries(catalog: Catalog) -> set[tuple]:
+    return {
+        (str(message.id), str(message.string), message.fuzzy)
+        for message in catalog
+        if message.id
+    }
+
+
 def update() -> None:
     for name, folder in domains().items():
         template = extract(name, folder)
@@ -83,7 +91,10 @@ def update() -> None:
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 catalog = Catalog(locale=locale, project="privacy_service", charset="utf-8")
+            before = _entries(catalog)
             catalog.update(template, no_fuzzy_matching=True)
+            if path.exists() and _entries(catalog) == before:
+                continue  # unchanged messages: leave the file (and its history) alone
             with path.open("wb") as handle:
                 write_po(handle, catalog, width=100, omit_header=False, ignore_obsolete=True)
             print(f"{path.relative_to(PACKAGE.parent)}: {len(catalog)} messages")
