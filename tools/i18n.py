@@ -72,9 +72,7 @@ def catalogue_path(folder: Path, locale: str) -> Path:
 
 def _entries(catalog: Catalog) -> set[tuple]:
     return {
-        (str(message.id), str(message.string), message.fuzzy)
-        for message in catalog
-        if message.id
+        (str(message.id), str(message.string), message.fuzzy) for message in catalog if message.id
     }
 
 
