@@ -208,7 +208,9 @@ def app(
     application = create_app(config)
     application.test_client_class = IsolatedClient
     with application.app_context():
-        limiter.reset()
+        if application.config["RATELIMIT_STORAGE_URI"].startswith("memory"):
+            # Never reset a shared Redis: it would wipe every process's counters, not ours.
+            limiter.reset()
         try:
             yield application
         finally:
