@@ -67,7 +67,7 @@ SECTION_LABELS = {
 
 # What providers say they keep (``ErasureOutcome.kept``), so the answer to an erasure reads in
 # the requester's language; a text not listed here is shown as written (tests/requests/
-# test_labels.py checks every real provider's texts are listed).
+# test_erasure_end_to_end.py checks every real provider's texts are listed).
 KEPT_LABELS = {
     "invoices (legal obligation to keep accounting records)": _l(
         "invoices (legal obligation to keep accounting records)"

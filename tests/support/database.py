@@ -68,7 +68,8 @@ def stored_values() -> Iterator[StoredValue]:
                     if isinstance(value, bytes | memoryview):
                         value = bytes(value)
                         column_type = encrypted[(table.name, column)]
-                        plain = ring.decrypt(value, column_type.context).decode()
+                        # Binary plaintext (an identity document) is searched for text too.
+                        plain = ring.decrypt(value, column_type.context).decode("utf-8", "replace")
                         if isinstance(column_type, EncryptedJSON):
                             # Stored with \\u escapes: search the text the document holds.
                             plain = json.dumps(json.loads(plain), ensure_ascii=False)
