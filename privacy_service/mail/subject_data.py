@@ -67,28 +67,26 @@ class ContactData:
             .where(Contact.email_index == subject.email_index)
             .order_by(Contact.id)
         ).all()  # one per organisation
-        memberships = iter(
-            _stream(
-                select(
-                    ListMembership.contact_id,
-                    ContactList.id,
-                    ContactList.name,
-                    ListMembership.status,
-                    ListMembership.origin,
-                    ListMembership.consent_source,
-                    ListMembership.consent_at,
-                    ListMembership.confirmed_at,
-                    ListMembership.consent_ip,
-                    ListMembership.consent_user_agent,
-                    ListMembership.consent_text_hash,
-                    ListMembership.unsubscribed_at,
-                    ListMembership.created_at,
-                )
-                .join(ContactList, ContactList.id == ListMembership.list_id)
-                .join(Contact, Contact.id == ListMembership.contact_id)
-                .where(Contact.email_index == subject.email_index)
-                .order_by(ListMembership.contact_id, ContactList.id)
+        memberships = _stream(
+            select(
+                ListMembership.contact_id,
+                ContactList.id,
+                ContactList.name,
+                ListMembership.status,
+                ListMembership.origin,
+                ListMembership.consent_source,
+                ListMembership.consent_at,
+                ListMembership.confirmed_at,
+                ListMembership.consent_ip,
+                ListMembership.consent_user_agent,
+                ListMembership.consent_text_hash,
+                ListMembership.unsubscribed_at,
+                ListMembership.created_at,
             )
+            .join(ContactList, ContactList.id == ListMembership.list_id)
+            .join(Contact, Contact.id == ListMembership.contact_id)
+            .where(Contact.email_index == subject.email_index)
+            .order_by(ListMembership.contact_id, ContactList.id)
         )
         membership = next(memberships, None)
         for contact in contacts:

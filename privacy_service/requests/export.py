@@ -190,7 +190,7 @@ def _write_data_json(
         pending = 0
         for record in provider.export(subject):
             line = _dumps(record)
-            page = _render_value(record)
+            page = report.render(record)
             lines.append(line)
             pages.append(page)
             count += 1
@@ -240,14 +240,18 @@ class _ReportBody:
     def __init__(self, spool: SealedWriter) -> None:
         self._out = _BufferedOut(spool)  # type: ignore[arg-type]
         self._none = in_report_languages(lambda: gettext("No record."))
+        self._heads: dict[str, str] = {}
 
     def start_section(self, section: str) -> None:
         self._out.write(
             f'<section id="section-{escape(section)}"><h2>{_section_title(section)}</h2>\n'
         )
 
+    def render(self, record: Any) -> str:
+        return _render_value(record, self._heads)
+
     def records(self, pages: list[str]) -> None:
-        """Write records already rendered by ``_render_value``."""
+        """Write records already rendered by ``render``."""
         self._out.write('<div class="record">' + _RECORD_SEPARATOR.join(pages) + "</div>\n")
 
     def end_section(self, count: int) -> None:
@@ -260,25 +264,26 @@ class _ReportBody:
 
 
 _RECORD_SEPARATOR = '</div>\n<div class="record">'
-# "<tr><th>key</th><td>" by key: records of a section share their keys.
-_ROW_HEADS: dict[str, str] = {}
+# Keys whose "<tr><th>key</th><td>" an export keeps, so an odd record cannot fill the memory.
 _ROW_HEADS_MAX = 4096
 
 
-def _row_head(key: Any) -> str:
-    head = _ROW_HEADS.get(key)
+def _row_head(key: Any, heads: dict[str, str]) -> str:
+    head = heads.get(key)
     if head is None:
         head = f"<tr><th>{_text(str(key))}</th><td>"
-        if type(key) is str and len(_ROW_HEADS) < _ROW_HEADS_MAX:
-            _ROW_HEADS[key] = head
+        # Text keys only: True, 1 and 1.0 are one key to a dict but print differently.
+        if type(key) is str and len(heads) < _ROW_HEADS_MAX:
+            heads[key] = head
     return head
 
 
-def _render_value(value: Any) -> str:
+def _render_value(value: Any, heads: dict[str, str]) -> str:
     """HTML for a record value; text is escaped (it only ever lands in element content).
 
     Written for speed (it runs for every value of every record): exact type checks first, the
-    common flat values of a table row inline, row heads cached.
+    common flat values of a table row inline, and the row heads of the keys records share kept in
+    ``heads`` (one export's: keys may be a customer's CSV headers, which outlive no export).
     """
     kind = type(value)
     if kind is str:
@@ -289,14 +294,14 @@ def _render_value(value: Any) -> str:
         parts = ["<table>"]
         append = parts.append
         for key, item in value.items():
-            append(_row_head(key))
+            append(_row_head(key, heads))
             item_kind = type(item)
             if item_kind is str:
                 append(_text(item))
             elif item_kind is int:
                 append(str(item))
             else:
-                append(_render_value(item))
+                append(_render_value(item, heads))
             append("</td></tr>")
         append("</table>")
         return "".join(parts)
@@ -307,11 +312,13 @@ def _render_value(value: Any) -> str:
     if kind is bool:
         return "✓" if value else "✗"
     if isinstance(value, dict):
-        return _render_value(dict(value))
+        return _render_value(dict(value), heads)
     if isinstance(value, list | tuple | set | frozenset):
         if not value:
             return "—"
-        return "<ol>" + "".join(f"<li>{_render_value(item)}</li>" for item in value) + "</ol>"
+        return (
+            "<ol>" + "".join(f"<li>{_render_value(item, heads)}</li>" for item in value) + "</ol>"
+        )
     if isinstance(value, datetime | date | Decimal | enum.Enum | bytes):
         value = json_default(value)
     return _text(str(value))
