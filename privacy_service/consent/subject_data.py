@@ -24,7 +24,11 @@ class ConsentData:
     section = "consent"
 
     def export(self, subject: Subject) -> Iterator[dict[str, Any]]:
+        # Records share a few texts: each is read once, not once per record.
+        texts: dict[str | None, str | None] = {}
         for record in service.history(subject.email_index):
+            if record.text_sha256 not in texts:
+                texts[record.text_sha256] = service.consent_text(record.text_sha256)
             yield {
                 "type": "consent_record",
                 "id": record.id,
@@ -39,7 +43,7 @@ class ConsentData:
                 "ip_address": record.ip_address,
                 "user_agent": record.user_agent,
                 "text_sha256": record.text_sha256,
-                "text_shown": service.consent_text(record.text_sha256),
+                "text_shown": texts[record.text_sha256],
             }
         user_id = _user_id(subject)
         if user_id is None:

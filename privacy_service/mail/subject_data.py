@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Row, Select, delete, func, select
 
 from privacy_service import audit
 from privacy_service.accounts.models import Organisation
@@ -27,6 +27,20 @@ from privacy_service.mail.models import (
 )
 from privacy_service.subjects import ErasureOutcome, Subject, register_provider
 
+# Rows fetched at a time when an export streams a large result.
+STREAM_BATCH = 2000
+
+
+def _stream(statement: Select[Any]) -> Iterator[Row[Any]]:
+    """Column rows of ``statement``, fetched STREAM_BATCH at a time (a server-side cursor on
+    PostgreSQL), in the session's transaction. Run on the connection: the ORM layer of
+    ``session.execute`` adds a per-row cost that plain column rows do not need (about a third of
+    the export's reading time, bench/access_export.py)."""
+    db.session.flush()  # what session.execute would do (autoflush)
+    return iter(
+        db.session.connection().execute(statement.execution_options(yield_per=STREAM_BATCH))
+    )
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -36,23 +50,71 @@ class ContactData:
     section = "contact_lists"
 
     def export(self, subject: Subject) -> Iterator[dict[str, Any]]:
-        contacts = db.session.scalars(
-            select(Contact).where(Contact.email_index == subject.email_index).order_by(Contact.id)
+        # Column rows, not ORM objects, and no query per contact or per membership: a subject may
+        # sit in thousands of lists (bench/access_export.py). A contact record carries its lists.
+        contacts = db.session.execute(
+            select(
+                Contact.id,
+                Contact.organisation_id,
+                Organisation.name.label("organisation_name"),
+                Contact.email,
+                Contact.name,
+                Contact.attributes,
+                Contact.created_at,
+                Contact.updated_at,
+            )
+            .join(Organisation, Organisation.id == Contact.organisation_id)
+            .where(Contact.email_index == subject.email_index)
+            .order_by(Contact.id)
+        ).all()  # one per organisation
+        memberships = _stream(
+            select(
+                ListMembership.contact_id,
+                ContactList.id,
+                ContactList.name,
+                ListMembership.status,
+                ListMembership.origin,
+                ListMembership.consent_source,
+                ListMembership.consent_at,
+                ListMembership.confirmed_at,
+                ListMembership.consent_ip,
+                ListMembership.consent_user_agent,
+                ListMembership.consent_text_hash,
+                ListMembership.unsubscribed_at,
+                ListMembership.created_at,
+            )
+            .join(ContactList, ContactList.id == ListMembership.list_id)
+            .join(Contact, Contact.id == ListMembership.contact_id)
+            .where(Contact.email_index == subject.email_index)
+            .order_by(ListMembership.contact_id, ContactList.id)
         )
+        membership = next(memberships, None)
         for contact in contacts:
-            organisation = db.session.get(Organisation, contact.organisation_id)
-            memberships = db.session.execute(
-                select(ListMembership, ContactList)
-                .join(ContactList, ContactList.id == ListMembership.list_id)
-                .where(ListMembership.contact_id == contact.id)
-                .order_by(ContactList.id)
-            ).all()
+            lists = []
+            while membership is not None and membership[0] == contact.id:
+                lists.append(
+                    {
+                        "list_id": membership[1],
+                        "list_name": membership[2],
+                        "status": membership[3],
+                        "origin": membership[4],
+                        "consent_source": membership[5],
+                        "consent_date": _iso(membership[6]),
+                        "confirmed_at": _iso(membership[7]),
+                        "consent_ip": membership[8],
+                        "consent_user_agent": membership[9],
+                        "consent_text_sha256": membership[10],
+                        "unsubscribed_at": _iso(membership[11]),
+                        "added_at": _iso(membership[12]),
+                    }
+                )
+                membership = next(memberships, None)
             yield {
                 "record": "contact",
                 # Privacy policy §2: the customer organisation is the controller of this list.
                 "controller": {
                     "organisation_id": contact.organisation_id,
-                    "name": organisation.name,
+                    "name": contact.organisation_name,
                 },
                 "contact_id": contact.id,
                 "email": contact.email,
@@ -60,23 +122,7 @@ class ContactData:
                 "attributes": contact.attributes or {},
                 "created_at": _iso(contact.created_at),
                 "updated_at": _iso(contact.updated_at),
-                "lists": [
-                    {
-                        "list_id": contact_list.id,
-                        "list_name": contact_list.name,
-                        "status": membership.status,
-                        "origin": membership.origin,
-                        "consent_source": membership.consent_source,
-                        "consent_date": _iso(membership.consent_at),
-                        "confirmed_at": _iso(membership.confirmed_at),
-                        "consent_ip": membership.consent_ip,
-                        "consent_user_agent": membership.consent_user_agent,
-                        "consent_text_sha256": membership.consent_text_hash,
-                        "unsubscribed_at": _iso(membership.unsubscribed_at),
-                        "added_at": _iso(membership.created_at),
-                    }
-                    for membership, contact_list in memberships
-                ],
+                "lists": lists,
             }
         rejects = db.session.execute(
             select(ImportReject, ImportJob)
@@ -138,28 +184,28 @@ class MessageEventData:
     section = "message_events"
 
     def export(self, subject: Subject) -> Iterator[dict[str, Any]]:
-        after = 0
-        while True:
-            events = list(
-                db.session.scalars(
-                    select(MessageEvent)
-                    .where(MessageEvent.email_index == subject.email_index, MessageEvent.id > after)
-                    .order_by(MessageEvent.id)
-                    .limit(1000)
-                )
+        # One query read as a stream (a server-side cursor on PostgreSQL): paging by id would
+        # re-read and re-sort the subject's events for every page.
+        rows = _stream(
+            select(
+                MessageEvent.organisation_id,
+                MessageEvent.kind,
+                MessageEvent.campaign_ref,
+                MessageEvent.occurred_at,
+                MessageEvent.detail,
             )
-            if not events:
-                return
-            for event in events:
-                yield {
-                    "record": "message_event",
-                    "controller": {"organisation_id": event.organisation_id},
-                    "kind": event.kind,
-                    "campaign": event.campaign_ref,
-                    "occurred_at": _iso(event.occurred_at),
-                    "detail": event.detail or {},
-                }
-            after = events[-1].id
+            .where(MessageEvent.email_index == subject.email_index)
+            .order_by(MessageEvent.id)
+        )
+        for organisation_id, kind, campaign_ref, occurred_at, detail in rows:
+            yield {
+                "record": "message_event",
+                "controller": {"organisation_id": organisation_id},
+                "kind": kind,
+                "campaign": campaign_ref,
+                "occurred_at": occurred_at.isoformat(),
+                "detail": detail or {},
+            }
 
     def erase(self, subject: Subject, now: datetime) -> ErasureOutcome:
         outcome = ErasureOutcome(self.section)

@@ -183,14 +183,36 @@ def _write_data_json(
         out.write(("," if position else "") + f'\n{_dumps(section)}:{{"records":[')
         report.start_section(section)
         count = 0
+        # Records are encoded and rendered one by one but written a batch at a time: one write
+        # per record cost more than the encoding itself (bench/access_export.py).
+        lines: list[str] = []
+        pages: list[str] = []
+        pending = 0
         for record in provider.export(subject):
-            out.write(("," if count else "") + "\n" + _dumps(record))
-            report.record(record)
+            line = _dumps(record)
+            page = report.render(record)
+            lines.append(line)
+            pages.append(page)
             count += 1
+            pending += len(line) + len(page)
+            if pending >= FLUSH_BYTES:
+                _write_records(out, report, lines, pages, first=count == len(lines))
+                pending = 0
+        if lines:
+            _write_records(out, report, lines, pages, first=count == len(lines))
         out.write(f'\n],"record_count":{count}}}')
         report.end_section(count)
         result.record_counts[section] = count
     out.write("\n}}\n")
+
+
+def _write_records(
+    out: _BufferedOut, report: _ReportBody, lines: list[str], pages: list[str], *, first: bool
+) -> None:
+    out.write(("\n" if first else ",\n") + ",\n".join(lines))
+    report.records(pages)
+    lines.clear()
+    pages.clear()
 
 
 # --- report.html ----------------------------------------------------------------------------
@@ -218,14 +240,19 @@ class _ReportBody:
     def __init__(self, spool: SealedWriter) -> None:
         self._out = _BufferedOut(spool)  # type: ignore[arg-type]
         self._none = in_report_languages(lambda: gettext("No record."))
+        self._heads: dict[str, str] = {}
 
     def start_section(self, section: str) -> None:
         self._out.write(
             f'<section id="section-{escape(section)}"><h2>{_section_title(section)}</h2>\n'
         )
 
-    def record(self, record: Any) -> None:
-        self._out.write('<div class="record">' + _render_value(record) + "</div>\n")
+    def render(self, record: Any) -> str:
+        return _render_value(record, self._heads)
+
+    def records(self, pages: list[str]) -> None:
+        """Write records already rendered by ``render``."""
+        self._out.write('<div class="record">' + _RECORD_SEPARATOR.join(pages) + "</div>\n")
 
     def end_section(self, count: int) -> None:
         if count == 0:
@@ -236,11 +263,48 @@ class _ReportBody:
         self._out.flush()
 
 
-def _render_value(value: Any) -> str:
-    """HTML for a record value; text is escaped (it only ever lands in element content)."""
+_RECORD_SEPARATOR = '</div>\n<div class="record">'
+# Keys whose "<tr><th>key</th><td>" an export keeps, so an odd record cannot fill the memory.
+_ROW_HEADS_MAX = 4096
+
+
+def _row_head(key: Any, heads: dict[str, str]) -> str:
+    head = heads.get(key)
+    if head is None:
+        head = f"<tr><th>{_text(str(key))}</th><td>"
+        # Text keys only: True, 1 and 1.0 are one key to a dict but print differently.
+        if type(key) is str and len(heads) < _ROW_HEADS_MAX:
+            heads[key] = head
+    return head
+
+
+def _render_value(value: Any, heads: dict[str, str]) -> str:
+    """HTML for a record value; text is escaped (it only ever lands in element content).
+
+    Written for speed (it runs for every value of every record): exact type checks first, the
+    common flat values of a table row inline, and the row heads of the keys records share kept in
+    ``heads`` (one export's: keys may be a customer's CSV headers, which outlive no export).
+    """
     kind = type(value)
     if kind is str:
         return _text(value)
+    if kind is dict:
+        if not value:
+            return "—"
+        parts = ["<table>"]
+        append = parts.append
+        for key, item in value.items():
+            append(_row_head(key, heads))
+            item_kind = type(item)
+            if item_kind is str:
+                append(_text(item))
+            elif item_kind is int:
+                append(str(item))
+            else:
+                append(_render_value(item, heads))
+            append("</td></tr>")
+        append("</table>")
+        return "".join(parts)
     if kind is int or kind is float:
         return str(value)
     if value is None:
@@ -248,17 +312,13 @@ def _render_value(value: Any) -> str:
     if kind is bool:
         return "✓" if value else "✗"
     if isinstance(value, dict):
-        if not value:
-            return "—"
-        rows = "".join(
-            f"<tr><th>{_text(str(key))}</th><td>{_render_value(item)}</td></tr>"
-            for key, item in value.items()
-        )
-        return f"<table>{rows}</table>"
+        return _render_value(dict(value), heads)
     if isinstance(value, list | tuple | set | frozenset):
         if not value:
             return "—"
-        return "<ol>" + "".join(f"<li>{_render_value(item)}</li>" for item in value) + "</ol>"
+        return (
+            "<ol>" + "".join(f"<li>{_render_value(item, heads)}</li>" for item in value) + "</ol>"
+        )
     if isinstance(value, datetime | date | Decimal | enum.Enum | bytes):
         value = json_default(value)
     return _text(str(value))

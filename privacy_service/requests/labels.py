@@ -55,23 +55,27 @@ FIELD_LABELS = {
     "phone": _l("Phone"),
 }
 
-# Section names of the subject-data providers known today; others show their raw name.
+# One label per registered subject-data provider (``section`` in */subject_data.py), in the
+# order they export; tests/requests/test_labels.py fails when a provider is missing here.
 SECTION_LABELS = {
     "account": _l("Account and profile"),
+    "consent": _l("Consent records and cookie choices"),
+    "contact_lists": _l("List memberships and contact fields"),
+    "message_events": _l("Sending and tracking events"),
     "requests": _l("Your privacy requests"),
-    "consent": _l("Consent records"),
-    "cookies": _l("Cookie choices"),
-    "lists": _l("List memberships and contact fields"),
-    "contacts": _l("List memberships and contact fields"),
-    "events": _l("Sending and tracking events"),
-    "messages": _l("Sending and tracking events"),
 }
 
-# What providers say they keep by legal obligation, so the answer reads in the requester's
-# language (a provider's text not listed here is shown as written).
+# What providers say they keep (``ErasureOutcome.kept``), so the answer to an erasure reads in
+# the requester's language; a text not listed here is shown as written (tests/requests/
+# test_erasure_end_to_end.py checks every real provider's texts are listed).
 KEPT_LABELS = {
     "invoices (legal obligation to keep accounting records)": _l(
         "invoices (legal obligation to keep accounting records)"
+    ),
+    "anonymous counts of erased consent records per purpose, organisation and answer "
+    "(proof that consent was handled, identifying no one)": _l(
+        "anonymous counts of erased consent records per purpose, organisation and answer "
+        "(proof that consent was handled, identifying no one)"
     ),
     "request records without personal data (accountability, GDPR art. 5(2))": _l(
         "request records without personal data (accountability, GDPR art. 5(2))"

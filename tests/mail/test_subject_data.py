@@ -11,7 +11,12 @@ from privacy_service.crypto import blind_index
 from privacy_service.mail.models import Contact, ImportReject, ListMembership, MessageEvent
 from privacy_service.mail.service import record_message_event
 from privacy_service.subjects import Subject, providers
-from tests.factories import ContactFactory, ContactListFactory, ListMembershipFactory
+from tests.factories import (
+    ContactFactory,
+    ContactListFactory,
+    ListMembershipFactory,
+    OrganisationFactory,
+)
 
 
 def _provider(section: str):
@@ -138,3 +143,38 @@ def _job(db, contact_list) -> int:
     db.session.add(job)
     db.session.flush()
     return job.id
+
+
+def test_export_streams_in_batches_and_keeps_each_contact_with_its_own_lists(
+    db, clock, monkeypatch
+):
+    from privacy_service.mail import subject_data
+
+    # Batches far smaller than the rows, so contacts' lists and events cross batch boundaries.
+    monkeypatch.setattr(subject_data, "STREAM_BATCH", 7)
+    email = "many@example.org"
+    expected = {}
+    for organisation_lists in (10, 12):
+        organisation_id = OrganisationFactory().id
+        lists = ContactListFactory.create_batch(organisation_lists, organisation_id=organisation_id)
+        contact = ContactFactory(organisation_id=organisation_id, email=email)
+        for contact_list in lists:
+            ListMembershipFactory(contact_list=contact_list, contact=contact)
+            ListMembershipFactory(contact_list=contact_list)  # someone else on the same list
+        expected[organisation_id] = sorted(contact_list.id for contact_list in lists)
+    organisation_ids = list(expected)
+    for number in range(30):
+        organisation_id = organisation_ids[number % 2]
+        record_message_event(
+            organisation_id, blind_index(email), "opened", clock.now(), campaign_ref=f"c{number}"
+        )
+        record_message_event(organisation_id, blind_index("other@example.org"), "sent", clock.now())
+    db.session.commit()
+
+    contacts = list(_provider("contact_lists").export(_subject(email)))
+    assert {
+        record["controller"]["organisation_id"]: [m["list_id"] for m in record["lists"]]
+        for record in contacts
+    } == expected
+    exported = list(_provider("message_events").export(_subject(email)))
+    assert [event["campaign"] for event in exported] == [f"c{number}" for number in range(30)]

@@ -18,7 +18,7 @@ from tests.requests.conftest import unzip
 class ManyEvents:
     """A provider with many records, non-ASCII text and types json does not know."""
 
-    section = "events"
+    section = "message_events"
 
     def __init__(self, count: int) -> None:
         self.count = count
@@ -38,7 +38,7 @@ class ManyEvents:
 
 
 class Empty:
-    section = "cookies"
+    section = "consent"
 
     def export(self, subject):
         return iter(())
@@ -57,12 +57,12 @@ def test_large_export_is_complete_valid_and_escaped(app, tmp_path, clock):
         now=clock.now(),
         section_providers=[ManyEvents(20_000), Empty()],
     )
-    assert result.record_counts == {"events": 20_000, "cookies": 0}
+    assert result.record_counts == {"message_events": 20_000, "consent": 0}
     with destination.open("rb") as handle:
         content = b"".join(read_sealed(handle, EXPORT_CONTEXT))
     assert len(content) == result.zip_bytes
     data, report = unzip(content)
-    events = data["sections"]["events"]
+    events = data["sections"]["message_events"]
     assert events["record_count"] == 20_000 and len(events["records"]) == 20_000
     assert events["records"][-1] == {
         "event": "open",
@@ -71,13 +71,17 @@ def test_large_export_is_complete_valid_and_escaped(app, tmp_path, clock):
         "cost": "0.10",
         "tags": ["a"],
     }
-    assert data["sections"]["cookies"] == {"records": [], "record_count": 0}
+    assert data["sections"]["consent"] == {"records": [], "record_count": 0}
     assert data["request"] == {"id": 7, "kind": "access"}
     # The report spans many sealed segments; every record survives, escaped.
     assert report.count('<div class="record">') == 20_000
     assert "Été n°19999 — &lt;b&gt;soldes&lt;/b&gt; &amp; co" in report
     assert "<b>soldes</b>" not in report
-    assert "Cookie choices / Choix en matière de cookies" in report
+    assert "Sending and tracking events / Événements d’envoi et de suivi" in report
+    assert (
+        "Consent records and cookie choices / Consentements enregistrés et choix en matière de "
+        "cookies" in report
+    )
     assert "No record. / Aucun enregistrement." in report
     json.dumps(data)  # plain JSON all the way down
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import func, select
 
 from privacy_service.accounts.models import User
 from privacy_service.audit.models import AuditEvent
@@ -17,6 +17,7 @@ from privacy_service.requests.models import AccessExport, DataSubjectRequest, Id
 from privacy_service.subjects import Subject
 from tests.factories import DEFAULT_PASSWORD, DataSubjectRequestFactory, DPOFactory, UserFactory
 from tests.requests.conftest import PDF, link_in, unzip
+from tests.support.database import tables_holding
 from tests.support.forms import csrf_token, login, submit_form
 from tests.support.smtp import body_text
 
@@ -197,26 +198,6 @@ def test_a_fulfilment_whose_worker_died_is_taken_over(client, smtp, db, clock, m
 # --- erasure ----------------------------------------------------------------------------------
 
 
-def _tables_holding(db, needle: str) -> list[str]:
-    """Tables with a row whose text (decoded where possible) contains ``needle``."""
-    reflected = MetaData()
-    reflected.reflect(bind=db.engine)
-    found = []
-    with db.engine.connect() as connection:
-        for table in reflected.sorted_tables:
-            for row in connection.execute(table.select()):
-                text = " ".join(
-                    bytes(value).decode("latin-1")
-                    if isinstance(value, bytes | memoryview)
-                    else str(value)
-                    for value in row
-                )
-                if needle in text:
-                    found.append(table.name)
-                    break
-    return found
-
-
 def test_erasure_goes_through_every_provider_suppresses_and_answers_what_was_kept(
     client, smtp, db, clock, memory_provider
 ):
@@ -257,9 +238,9 @@ def test_erasure_goes_through_every_provider_suppresses_and_answers_what_was_kep
     assert db.session.get(DataSubjectRequest, earlier.id).status == "rejected"
     assert db.session.scalar(select(func.count()).select_from(IdentityDocument)) == 0
     # Only the suppression list still knows the blind index; nothing keeps the clear address.
-    assert _tables_holding(db, index) == ["suppression"]
-    assert _tables_holding(db, "gone@example.org") == []
-    assert _tables_holding(db, "Vanish") == []
+    assert tables_holding(index) == ["suppression"]
+    assert tables_holding("gone@example.org") == []
+    assert tables_holding("Vanish") == []
 
     answer = next(
         m for m in smtp.wait_for(to="gone@example.org", count=2) if "erased" in m["Subject"]
