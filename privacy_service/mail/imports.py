@@ -506,9 +506,16 @@ def judge_batch(plan: Plan, positions: range, now: datetime) -> BatchVerdicts:
     kept: list[Accepted] = []
     for row in accepted:
         if row.email_index in suppressed or existing.get(row.email_index) in in_list:
-            reason = "suppressed" if row.email_index in suppressed else "already_in_list"
+            if row.email_index in suppressed:
+                # An erased or suppressed address must not come back in through the reject
+                # file: only the row number and the reason are kept.
+                blank = [""] * len(row.values)
+                rejected.append(Rejected(row.row_number, "suppressed", blank, None, None, None))
+                continue
             values = _blank_sensitive(row.values, plan)
-            rejected.append(Rejected(row.row_number, reason, values, None, None, row.email_index))
+            rejected.append(
+                Rejected(row.row_number, "already_in_list", values, None, None, row.email_index)
+            )
         else:
             kept.append(row)
     rejected.sort(key=lambda row: row.row_number)

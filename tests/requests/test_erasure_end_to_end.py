@@ -246,6 +246,8 @@ def test_erasure_leaves_only_the_suppression_entry_and_the_address_never_returns
     assert [outcome.state for outcome in process_queued_imports(clock.now)] == ["done"]
     reject = db.session.scalar(select(ImportReject).where(ImportReject.job_id == job_id))
     assert (reject.row_number, reject.reason) == (2, "suppressed")
+    # The refused row keeps its number and reason, not the address (nor its blind index).
+    assert _leftovers(subject) == {subject.email_index: ["suppression.email_index"]}
     page = shop_client.get(f"/lists/{where.shop_news.id}/imports/{job_id}").get_data(as_text=True)
     assert "The address is on the suppression list" in page
     assert db.session.scalar(
