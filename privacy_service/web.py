@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -32,3 +33,17 @@ def register_security_headers(app: Flask) -> None:
             "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
         )
         return response
+
+
+def configured_limit(setting: str) -> Callable[[], str]:
+    """A Flask-Limiter rule read from the app's config when the request comes, so it can change."""
+
+    def rule() -> str:
+        return current_app.config[setting]
+
+    return rule
+
+
+login_limit = configured_limit("LOGIN_RATE_LIMIT")
+signup_limit = configured_limit("SIGNUP_RATE_LIMIT")
+form_limit = configured_limit("FORM_RATE_LIMIT")

@@ -31,17 +31,9 @@ from privacy_service.extensions import db, limiter
 from privacy_service.i18n import country_choices
 from privacy_service.mail.transactional import send_transactional
 from privacy_service.validation import load_form
-from privacy_service.web import safe_next_url
+from privacy_service.web import login_limit, safe_next_url, signup_limit
 
 blueprint = Blueprint("accounts", __name__, template_folder="templates")
-
-
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _signup_limit() -> str:
-    return current_app.config["SIGNUP_RATE_LIMIT"]
 
 
 def _form_page(template: str, status: int = 200, **context: object) -> ResponseReturnValue:
@@ -52,7 +44,7 @@ def _form_page(template: str, status: int = 200, **context: object) -> ResponseR
 
 
 @blueprint.route("/signup", methods=["GET", "POST"])
-@limiter.limit(_signup_limit, methods=["POST"])
+@limiter.limit(signup_limit, methods=["POST"])
 def signup() -> ResponseReturnValue:
     if request.method == "GET":
         return _form_page("accounts/signup.html")
@@ -108,7 +100,7 @@ def confirm(token: str) -> ResponseReturnValue:
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login() -> ResponseReturnValue:
     if request.method == "GET":
         return _form_page("accounts/login.html", next=request.args.get("next", ""))
@@ -138,7 +130,7 @@ def logout() -> ResponseReturnValue:
 
 
 @blueprint.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def forgot_password() -> ResponseReturnValue:
     if request.method == "GET":
         return _form_page("accounts/forgot_password.html")

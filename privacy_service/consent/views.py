@@ -38,14 +38,10 @@ from privacy_service.extensions import db, limiter
 from privacy_service.oauth import service as oauth_service
 from privacy_service.oauth.models import OAuthClient
 from privacy_service.validation import load_form
-from privacy_service.web import safe_next_url
+from privacy_service.web import form_limit, safe_next_url
 
 blueprint = Blueprint("consent", __name__, template_folder="templates")
 register(blueprint)
-
-
-def _form_limit() -> str:
-    return current_app.config["FORM_RATE_LIMIT"]
 
 
 def _locale() -> str:
@@ -66,7 +62,7 @@ def _shown_text(purpose: Purpose) -> str:
 
 
 @blueprint.route("/consent/preferences/<token>", methods=["GET", "POST"])
-@limiter.limit(_form_limit, methods=["POST"])
+@limiter.limit(form_limit, methods=["POST"])
 def preferences(token: str) -> ResponseReturnValue:
     """The subject's purposes with toggles; withdrawing is as easy as giving [GDPR art. 7(3)]."""
     email_index, organisation_id = service.subject_of_token(token)

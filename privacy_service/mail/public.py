@@ -31,12 +31,9 @@ from privacy_service.mail.subscriptions import (
 )
 from privacy_service.mail.transactional import send_transactional
 from privacy_service.validation import EMAIL_MAX_LENGTH, load_form
+from privacy_service.web import form_limit
 
 blueprint = Blueprint("mail_public", __name__, template_folder="templates")
-
-
-def _form_limit() -> str:
-    return current_app.config["FORM_RATE_LIMIT"]
 
 
 def _max_age() -> timedelta:
@@ -65,7 +62,7 @@ def subscribe_form(form_key: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/subscribe/<form_key>/start")
-@limiter.limit(_form_limit)
+@limiter.limit(form_limit)
 def subscribe_start(form_key: str) -> ResponseReturnValue:
     """Where embedded snippets post: shows our form pre-filled; records nothing."""
     contact_list = service.get_list_by_form_key(form_key)
@@ -79,7 +76,7 @@ csrf.exempt(subscribe_start)
 
 
 @blueprint.post("/subscribe/<form_key>")
-@limiter.limit(_form_limit)
+@limiter.limit(form_limit)
 def subscribe(form_key: str) -> ResponseReturnValue:
     contact_list = service.get_list_by_form_key(form_key)
     try:
@@ -117,7 +114,7 @@ def subscribe_sent() -> ResponseReturnValue:
 
 
 @blueprint.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
-@limiter.limit(_form_limit, methods=["POST"])
+@limiter.limit(form_limit, methods=["POST"])
 def confirm(token: str) -> ResponseReturnValue:
     membership = membership_for_token(token, _max_age())
     contact_list = membership.contact_list

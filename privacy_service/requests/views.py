@@ -41,12 +41,9 @@ from privacy_service.requests.labels import (
 from privacy_service.requests.models import DataSubjectRequest, RequestSource
 from privacy_service.requests.schemas import AccountRequestForm, PublicRequestForm
 from privacy_service.validation import load_form
+from privacy_service.web import form_limit
 
 blueprint = Blueprint("requests", __name__, template_folder="templates")
-
-
-def _form_limit() -> str:
-    return current_app.config["FORM_RATE_LIMIT"]
 
 
 def commit_and_notify() -> None:
@@ -149,7 +146,7 @@ def _load_request_form(schema: Any) -> tuple[dict[str, Any], Any]:
 
 
 @blueprint.route("/requests/new", methods=["GET", "POST"])
-@limiter.limit(_form_limit, methods=["POST"])
+@limiter.limit(form_limit, methods=["POST"])
 def new_request() -> ResponseReturnValue:
     if request.method == "GET":
         values = {"kind": request.args.get("kind", "")}
@@ -186,7 +183,7 @@ def sent() -> ResponseReturnValue:
 
 @blueprint.route("/profile/requests/new", methods=["GET", "POST"])
 @login_required
-@limiter.limit(_form_limit, methods=["POST"])
+@limiter.limit(form_limit, methods=["POST"])
 def new_account_request() -> ResponseReturnValue:
     user = current_user._get_current_object()
     if request.method == "GET":
@@ -223,7 +220,7 @@ def new_account_request() -> ResponseReturnValue:
 
 
 @blueprint.route("/requests/confirm/<token>", methods=["GET", "POST"])
-@limiter.limit(_form_limit, methods=["POST"])
+@limiter.limit(form_limit, methods=["POST"])
 def confirm(token: str) -> ResponseReturnValue:
     # A GET only shows the page: mail scanners that open links must not confirm anything.
     if request.method == "GET":
@@ -241,7 +238,7 @@ def export_landing(token: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/requests/export/<token>")
-@limiter.limit(_form_limit)
+@limiter.limit(form_limit)
 def export_download(token: str) -> ResponseReturnValue:
     download = fulfilment.start_download(token, clock.now())
     db.session.commit()
