@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from flask_babel import force_locale, format_datetime, gettext
 from markupsafe import escape
 
@@ -102,10 +103,27 @@ def json_default(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=json_default, separators=(",", ":"))
+# Datetimes and dataclasses go through json_default as they did with the json module (orjson
+# would format them its own way), so a record encodes to the same text with either encoder.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
+
+
+def _encode_record(record: Any) -> bytes:
+    """``record`` as compact UTF-8 JSON.
+
+    orjson, about three times faster than the json module on records (bench/access_export.py),
+    gives the same text except for floats (``1.5e-7`` for ``1.5e-07``; ``null`` for NaN and
+    infinities, which are not JSON). What it refuses (integers past 64 bits, keys that are not
+    text, nesting past 254 levels) goes through the json module, whose output it would have been.
+    """
+    try:
+        return orjson.dumps(record, default=json_default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(record).encode()
 
 
 def _text(value: str) -> str:
@@ -178,6 +196,7 @@ def _write_data_json(
         f'"subject":{_dumps({"email": subject.email})},'
         '"sections":{'
     )
+    render = report.render
     for position, provider in enumerate(chosen):
         section = provider.section
         out.write(("," if position else "") + f'\n{_dumps(section)}:{{"records":[')
@@ -185,12 +204,12 @@ def _write_data_json(
         count = 0
         # Records are encoded and rendered one by one but written a batch at a time: one write
         # per record cost more than the encoding itself (bench/access_export.py).
-        lines: list[str] = []
+        lines: list[bytes] = []
         pages: list[str] = []
         pending = 0
         for record in provider.export(subject):
-            line = _dumps(record)
-            page = report.render(record)
+            line = _encode_record(record)
+            page = render(record)
             lines.append(line)
             pages.append(page)
             count += 1
@@ -207,9 +226,9 @@ def _write_data_json(
 
 
 def _write_records(
-    out: _BufferedOut, report: _ReportBody, lines: list[str], pages: list[str], *, first: bool
+    out: _BufferedOut, report: _ReportBody, lines: list[bytes], pages: list[str], *, first: bool
 ) -> None:
-    out.write(("\n" if first else ",\n") + ",\n".join(lines))
+    out.write_bytes((b"\n" if first else b",\n") + b",\n".join(lines))
     report.records(pages)
     lines.clear()
     pages.clear()
