@@ -259,15 +259,12 @@ class _ReportBody:
     def __init__(self, spool: SealedWriter) -> None:
         self._out = _BufferedOut(spool)  # type: ignore[arg-type]
         self._none = in_report_languages(lambda: gettext("No record."))
-        self._heads: dict[str, str] = {}
+        self.render = _HtmlValues().render
 
     def start_section(self, section: str) -> None:
         self._out.write(
             f'<section id="section-{escape(section)}"><h2>{_section_title(section)}</h2>\n'
         )
-
-    def render(self, record: Any) -> str:
-        return _render_value(record, self._heads)
 
     def records(self, pages: list[str]) -> None:
         """Write records already rendered by ``render``."""
@@ -283,64 +280,78 @@ class _ReportBody:
 
 
 _RECORD_SEPARATOR = '</div>\n<div class="record">'
-# Keys whose "<tr><th>key</th><td>" an export keeps, so an odd record cannot fill the memory.
-_ROW_HEADS_MAX = 4096
+# Table shapes an export keeps, so records of ever new keys cannot fill the memory.
+_TEMPLATES_MAX = 1024
 
 
-def _row_head(key: Any, heads: dict[str, str]) -> str:
-    head = heads.get(key)
-    if head is None:
-        head = f"<tr><th>{_text(str(key))}</th><td>"
-        # Text keys only: True, 1 and 1.0 are one key to a dict but print differently.
-        if type(key) is str and len(heads) < _ROW_HEADS_MAX:
-            heads[key] = head
-    return head
+class _HtmlValues:
+    """The HTML of record values for one export; text is escaped (it only lands in element
+    content).
 
-
-def _render_value(value: Any, heads: dict[str, str]) -> str:
-    """HTML for a record value; text is escaped (it only ever lands in element content).
-
-    Written for speed (it runs for every value of every record): exact type checks first, the
-    common flat values of a table row inline, and the row heads of the keys records share kept in
-    ``heads`` (one export's: keys may be a customer's CSV headers, which outlive no export).
+    Written for speed, as it runs for every value of every record (bench/access_export.py). A
+    dict is a table, and the records of a section share a few key sequences: the markup of each
+    is built once as a ``%`` template (keys escaped in it) that a record fills with its values,
+    the common flat ones (text that needs no escaping, integers) as they are. Templates belong to
+    one export: keys may be a customer's CSV headers, which outlive no export.
     """
-    kind = type(value)
-    if kind is str:
-        return _text(value)
-    if kind is dict:
-        if not value:
-            return "—"
-        parts = ["<table>"]
-        append = parts.append
-        for key, item in value.items():
-            append(_row_head(key, heads))
-            item_kind = type(item)
-            if item_kind is str:
-                append(_text(item))
-            elif item_kind is int:
-                append(str(item))
-            else:
-                append(_render_value(item, heads))
-            append("</td></tr>")
-        append("</table>")
-        return "".join(parts)
-    if kind is int or kind is float:
-        return str(value)
-    if value is None:
-        return "—"
-    if kind is bool:
-        return "✓" if value else "✗"
-    if isinstance(value, dict):
-        return _render_value(dict(value), heads)
-    if isinstance(value, list | tuple | set | frozenset):
-        if not value:
-            return "—"
-        return (
-            "<ol>" + "".join(f"<li>{_render_value(item, heads)}</li>" for item in value) + "</ol>"
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[Any, ...], Callable[[dict[Any, Any]], str]] = {}
+
+    def render(self, value: Any) -> str:
+        kind = type(value)
+        if kind is dict:
+            return self._table(value) if value else "&#8212;"
+        if kind is str:
+            return _text(value)
+        if kind is int or kind is float:
+            return str(value)
+        if value is None:
+            return "&#8212;"
+        if kind is bool:
+            return "&#10003;" if value else "&#10007;"
+        if isinstance(value, dict):
+            return self.render(dict(value))
+        if isinstance(value, list | tuple | set | frozenset):
+            if not value:
+                return "&#8212;"
+            render = self.render
+            return "<ol><li>" + "</li><li>".join([render(item) for item in value]) + "</li></ol>"
+        if isinstance(value, datetime | date | Decimal | enum.Enum | bytes):
+            value = json_default(value)
+        return _text(str(value))
+
+    def _table(self, value: dict[Any, Any]) -> str:
+        keys = tuple(value)
+        table = self._tables.get(keys)
+        if table is None:
+            table = self._compile(keys)
+        return table(value)
+
+    def _compile(self, keys: tuple[Any, ...]) -> Callable[[dict[Any, Any]], str]:
+        template = (
+            "<table>"
+            + "".join(
+                f"<tr><th>{_text(str(key)).replace('%', '%%')}</th><td>%s</td></tr>" for key in keys
+            )
+            + "</table>"
         )
-    if isinstance(value, datetime | date | Decimal | enum.Enum | bytes):
-        value = json_default(value)
-    return _text(str(value))
+        names = [f"v{position}" for position in range(len(keys))]
+        cells = [
+            f'({name} if ((kind := type({name})) is str and "&" not in {name} and "<" not in '
+            f'{name} and ">" not in {name}) or kind is int else render({name}))'
+            for name in names
+        ]
+        source = (
+            f"def table(value):\n    {', '.join(names)}, = value.values()\n"
+            f"    return template % ({', '.join(cells)},)\n"
+        )
+        namespace: dict[str, Any] = {"template": template, "render": self.render}
+        exec(source, namespace)  # noqa: S102
+        table = namespace["table"]
+        if all(type(key) is str for key in keys) and len(self._tables) < _TEMPLATES_MAX:
+            self._tables[keys] = table
+        return table
 
 
 _STYLE = (
