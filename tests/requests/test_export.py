@@ -86,6 +86,33 @@ def test_large_export_is_complete_valid_and_escaped(app, tmp_path, clock):
     json.dumps(data)  # plain JSON all the way down
 
 
+def test_report_tables_escape_keys_and_values_of_any_shape(app):
+    from privacy_service.requests.export import _HtmlValues
+
+    render = _HtmlValues().render
+    odd = {"100%": "a%s", "%s": 1, "<k>": "<v> & co", "ok": True, "none": None, "n": {}}
+    expected = (
+        "<table><tr><th>100%</th><td>a%s</td></tr><tr><th>%s</th><td>1</td></tr>"
+        "<tr><th>&lt;k&gt;</th><td>&lt;v&gt; &amp; co</td></tr><tr><th>ok</th><td>&#10003;</td>"
+        "</tr><tr><th>none</th><td>&#8212;</td></tr><tr><th>n</th><td>&#8212;</td></tr></table>"
+    )
+    assert render(odd) == expected
+    assert render(dict(odd)) == expected  # the shape's template, reused
+    # Keys equal to a dict but printed differently never share a template.
+    assert render({1: "x"}) == "<table><tr><th>1</th><td>x</td></tr></table>"
+    assert render({True: "x"}) == "<table><tr><th>True</th><td>x</td></tr></table>"
+    wide = {f"k{number}": number if number % 2 else f"<{number}>" for number in range(40)}
+    rows = "".join(
+        f"<tr><th>k{number}</th><td>{number if number % 2 else f'&lt;{number}&gt;'}</td></tr>"
+        for number in range(40)
+    )
+    assert render(wide) == f"<table>{rows}</table>"
+    assert render([{"a": [1, None]}, set()]) == (
+        "<ol><li><table><tr><th>a</th><td><ol><li>1</li><li>&#8212;</li></ol></td></tr></table>"
+        "</li><li>&#8212;</li></ol>"
+    )
+
+
 def test_a_failing_provider_leaves_no_file(app, tmp_path, clock):
     class Broken:
         section = "broken"
