@@ -297,7 +297,9 @@ class _HtmlValues:
     dict is a table, and the records of a section share a few key sequences: the markup of each
     is built once as a ``%`` template (keys escaped in it) that a record fills with its values,
     the common flat ones (text that needs no escaping, integers) as they are. Templates belong to
-    one export: keys may be a customer's CSV headers, which outlive no export.
+    one export: keys may be a customer's CSV headers, which outlive no export. Markers are ASCII
+    character references, so the report's text stays one byte per character until it is
+    encoded (a dash in every record made encoding it cost as much as rendering it).
     """
 
     def __init__(self) -> None:
@@ -335,11 +337,11 @@ class _HtmlValues:
         return fill(value, template, self.render)
 
     def _shape(self, keys: tuple[Any, ...]) -> tuple[str, Filler]:
+        # Without the optional end tags of cells and rows (HTML standard §13.1.2.4: the browser
+        # builds the same table), a quarter less report to deflate, seal and spool.
         template = (
             "<table>"
-            + "".join(
-                f"<tr><th>{_text(str(key)).replace('%', '%%')}</th><td>%s</td></tr>" for key in keys
-            )
+            + "".join(f"<tr><th>{_text(str(key)).replace('%', '%%')}<td>%s" for key in keys)
             + "</table>"
         )
         shape = (template, _filler(len(keys)) if len(keys) <= _UNROLLED_MAX else _fill)

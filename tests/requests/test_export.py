@@ -91,25 +91,25 @@ def test_report_tables_escape_keys_and_values_of_any_shape(app):
 
     render = _HtmlValues().render
     odd = {"100%": "a%s", "%s": 1, "<k>": "<v> & co", "ok": True, "none": None, "n": {}}
+    # Cells and rows close implicitly (optional end tags, HTML standard §13.1.2.4).
     expected = (
-        "<table><tr><th>100%</th><td>a%s</td></tr><tr><th>%s</th><td>1</td></tr>"
-        "<tr><th>&lt;k&gt;</th><td>&lt;v&gt; &amp; co</td></tr><tr><th>ok</th><td>&#10003;</td>"
-        "</tr><tr><th>none</th><td>&#8212;</td></tr><tr><th>n</th><td>&#8212;</td></tr></table>"
+        "<table><tr><th>100%<td>a%s<tr><th>%s<td>1<tr><th>&lt;k&gt;<td>&lt;v&gt; &amp; co"
+        "<tr><th>ok<td>&#10003;<tr><th>none<td>&#8212;<tr><th>n<td>&#8212;</table>"
     )
     assert render(odd) == expected
     assert render(dict(odd)) == expected  # the shape's template, reused
     # Keys equal to a dict but printed differently never share a template.
-    assert render({1: "x"}) == "<table><tr><th>1</th><td>x</td></tr></table>"
-    assert render({True: "x"}) == "<table><tr><th>True</th><td>x</td></tr></table>"
+    assert render({1: "x"}) == "<table><tr><th>1<td>x</table>"
+    assert render({True: "x"}) == "<table><tr><th>True<td>x</table>"
     wide = {f"k{number}": number if number % 2 else f"<{number}>" for number in range(40)}
     rows = "".join(
-        f"<tr><th>k{number}</th><td>{number if number % 2 else f'&lt;{number}&gt;'}</td></tr>"
+        f"<tr><th>k{number}<td>{number if number % 2 else f'&lt;{number}&gt;'}"
         for number in range(40)
     )
     assert render(wide) == f"<table>{rows}</table>"
     assert render([{"a": [1, None]}, set()]) == (
-        "<ol><li><table><tr><th>a</th><td><ol><li>1</li><li>&#8212;</li></ol></td></tr></table>"
-        "</li><li>&#8212;</li></ol>"
+        "<ol><li><table><tr><th>a<td><ol><li>1</li><li>&#8212;</li></ol></table></li>"
+        "<li>&#8212;</li></ol>"
     )
 
 
