@@ -260,7 +260,7 @@ class _ReportBody:
     def __init__(self, spool: SealedWriter) -> None:
         self._out = _BufferedOut(spool)  # type: ignore[arg-type]
         self._none = in_report_languages(lambda: gettext("No record."))
-        self.render = _HtmlValues().render
+        self.render = html_renderer()
 
     def start_section(self, section: str) -> None:
         self._out.write(
@@ -289,9 +289,9 @@ _UNROLLED_MAX = 32
 Filler = Callable[[dict[Any, Any], str, Callable[[Any], str]], str]
 
 
-class _HtmlValues:
-    """The HTML of record values for one export; text is escaped (it only lands in element
-    content).
+def html_renderer() -> Callable[[Any], str]:
+    """A function giving the HTML of a record value, for one export; text is escaped (it only
+    lands in element content).
 
     Written for speed, as it runs for every value of every record (bench/access_export.py). A
     dict is a table, and the records of a section share a few key sequences: the markup of each
@@ -299,56 +299,61 @@ class _HtmlValues:
     the common flat ones (text that needs no escaping, integers) as they are. Templates belong to
     one export: keys may be a customer's CSV headers, which outlive no export. Markers are ASCII
     character references, so the report's text stays one byte per character until it is
-    encoded (a dash in every record made encoding it cost as much as rendering it).
+    encoded (a dash in every record made encoding it cost as much as rendering it). A closure
+    rather than an object: no attribute look-up per value.
     """
+    templates: dict[tuple[Any, ...], tuple[str, Filler]] = {}
 
-    def __init__(self) -> None:
-        self._templates: dict[tuple[Any, ...], tuple[str, Filler]] = {}
-
-    def render(self, value: Any) -> str:
+    def render(value: Any) -> str:
         kind = type(value)
         if kind is dict:
-            return self._table(value) if value else "&#8212;"
+            if not value:
+                return _NONE
+            keys = tuple(value)
+            shape = templates.get(keys)
+            if shape is None:
+                shape = _table_shape(keys, templates)
+            return shape[1](value, shape[0], render)
         if kind is str:
             return _text(value)
         if kind is int or kind is float:
             return str(value)
         if value is None:
-            return "&#8212;"
+            return _NONE
         if kind is bool:
             return "&#10003;" if value else "&#10007;"
         if isinstance(value, dict):
-            return self.render(dict(value))
+            return render(dict(value))
         if isinstance(value, list | tuple | set | frozenset):
             if not value:
-                return "&#8212;"
-            render = self.render
+                return _NONE
             return "<ol><li>" + "</li><li>".join([render(item) for item in value]) + "</li></ol>"
         if isinstance(value, datetime | date | Decimal | enum.Enum | bytes):
             value = json_default(value)
         return _text(str(value))
 
-    def _table(self, value: dict[Any, Any]) -> str:
-        keys = tuple(value)
-        shape = self._templates.get(keys)
-        if shape is None:
-            shape = self._shape(keys)
-        template, fill = shape
-        return fill(value, template, self.render)
+    return render
 
-    def _shape(self, keys: tuple[Any, ...]) -> tuple[str, Filler]:
-        # Without the optional end tags of cells and rows (HTML standard §13.1.2.4: the browser
-        # builds the same table), a quarter less report to deflate, seal and spool.
-        template = (
-            "<table>"
-            + "".join(f"<tr><th>{_text(str(key)).replace('%', '%%')}<td>%s" for key in keys)
-            + "</table>"
-        )
-        shape = (template, _filler(len(keys)) if len(keys) <= _UNROLLED_MAX else _fill)
-        # Text keys only: True, 1 and 1.0 are one key to a dict but print differently.
-        if all(type(key) is str for key in keys) and len(self._templates) < _TEMPLATES_MAX:
-            self._templates[keys] = shape
-        return shape
+
+_NONE = "&#8212;"  # an em dash
+
+
+def _table_shape(
+    keys: tuple[Any, ...], templates: dict[tuple[Any, ...], tuple[str, Filler]]
+) -> tuple[str, Filler]:
+    """The template of a table of ``keys`` and its filler, kept in ``templates`` if it may be."""
+    # Without the optional end tags of cells and rows (HTML standard §13.1.2.4: the browser
+    # builds the same table), a quarter less report to deflate, seal and spool.
+    template = (
+        "<table>"
+        + "".join(f"<tr><th>{_text(str(key)).replace('%', '%%')}<td>%s" for key in keys)
+        + "</table>"
+    )
+    shape = (template, _filler(len(keys)) if len(keys) <= _UNROLLED_MAX else _fill)
+    # Text keys only: True, 1 and 1.0 are one key to a dict but print differently.
+    if all(type(key) is str for key in keys) and len(templates) < _TEMPLATES_MAX:
+        templates[keys] = shape
+    return shape
 
 
 def _fill(value: dict[Any, Any], template: str, render: Callable[[Any], str]) -> str:

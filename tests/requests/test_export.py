@@ -87,9 +87,9 @@ def test_large_export_is_complete_valid_and_escaped(app, tmp_path, clock):
 
 
 def test_report_tables_escape_keys_and_values_of_any_shape(app):
-    from privacy_service.requests.export import _HtmlValues
+    from privacy_service.requests.export import html_renderer
 
-    render = _HtmlValues().render
+    render = html_renderer()
     odd = {"100%": "a%s", "%s": 1, "<k>": "<v> & co", "ok": True, "none": None, "n": {}}
     # Cells and rows close implicitly (optional end tags, HTML standard §13.1.2.4).
     expected = (
