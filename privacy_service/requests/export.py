@@ -1,9 +1,11 @@
 """The access export: a ZIP of ``data.json`` and ``report.html``, streamed into a sealed file.
 
 Memory stays bounded whatever the subject's volume: each provider's records are written to
-``data.json`` as they are yielded (one record per line), and their HTML rendering goes to a
-sealed temporary spool that becomes ``report.html`` once ``data.json`` is complete. Neither the
-ZIP nor the report ever exists in clear on disk (``sealed_files`` encrypts as it writes).
+``data.json`` as they are yielded (one record per line), and their HTML rendering is deflated
+into a sealed temporary spool; once ``data.json`` is complete, the report's head (which counts
+the records) is deflated and the spool's DEFLATE data copied after it, as ``report.html``
+(``zip_stream``). Neither the ZIP nor the report ever exists in clear on disk (``sealed_files``
+encrypts as it writes).
 
 The schema of ``data.json`` is documented in ``docs/access-export-schema.md``.
 """
@@ -14,15 +16,15 @@ import base64
 import enum
 import functools
 import html
+import itertools
 import json
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from flask_babel import force_locale, format_datetime, gettext
@@ -30,6 +32,7 @@ from markupsafe import escape
 
 from privacy_service.requests.labels import SECTION_LABELS
 from privacy_service.requests.sealed_files import SealedWriter, open_sealed_writer, read_sealed
+from privacy_service.requests.zip_stream import Deflater, ZipStream, joined
 from privacy_service.subjects import Subject, SubjectDataProvider, providers
 
 SCHEMA_VERSION = "1.0"
@@ -50,9 +53,9 @@ class ExportResult:
 
 
 class _BufferedOut:
-    """Gathers small writes into large ones (each zip entry write compresses a block)."""
+    """Gathers small writes into large ones (each write to a ``Deflater`` compresses a block)."""
 
-    def __init__(self, target: IO[bytes]) -> None:
+    def __init__(self, target: Deflater) -> None:
         self._target = target
         self._parts: list[bytes] = []
         self._size = 0
@@ -71,21 +74,6 @@ class _BufferedOut:
             self._target.write(b"".join(self._parts))
             self._parts.clear()
             self._size = 0
-
-
-class _CountingSink:
-    """Counts the ZIP bytes on their way to the sealed writer."""
-
-    def __init__(self, sealed: SealedWriter) -> None:
-        self._sealed = sealed
-        self.count = 0
-
-    def write(self, data: bytes) -> int:
-        self.count += len(data)
-        return self._sealed.write(data)
-
-    def flush(self) -> None:
-        self._sealed.flush()
 
 
 def json_default(value: Any) -> Any:
@@ -150,29 +138,32 @@ def build_export(
     result = ExportResult()
     handle, sealed = open_sealed_writer(destination, EXPORT_CONTEXT)
     try:
-        with handle:
-            sink = _CountingSink(sealed)
-            with (
-                tempfile.TemporaryFile(dir=destination.parent) as spool_file,
-                zipfile.ZipFile(
-                    sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
-                ) as archive,
-            ):
-                spool = SealedWriter(spool_file, SPOOL_CONTEXT)
-                report = _ReportBody(spool)
-                with archive.open("data.json", "w", force_zip64=True) as entry:
-                    out = _BufferedOut(entry)
-                    _write_data_json(out, subject, request_info, now, chosen, report, result)
-                    out.flush()
-                report.close()
-                spool.close()
-                spool_file.seek(0)
-                with archive.open("report.html", "w", force_zip64=True) as entry:
-                    out = _BufferedOut(entry)
-                    _write_report(out, spool_file, subject, request_info, now, result)
-                    out.flush()
+        with handle, tempfile.TemporaryFile(dir=destination.parent) as spool_file:
+            archive = ZipStream(sealed.write)
+            # report.html but its head (which counts the records), deflated into the spool.
+            spool = SealedWriter(spool_file, SPOOL_CONTEXT)
+            body = Deflater(spool.write, COMPRESS_LEVEL)
+            report = _ReportBody(body)
+            with archive.member("data.json", COMPRESS_LEVEL) as entry:
+                out = _BufferedOut(entry)
+                _write_data_json(out, subject, request_info, now, chosen, report, result)
+                out.flush()
+            report.close()
+            body.close()
+            spool.close()
+            head_data: list[bytes] = []
+            head = Deflater(head_data.append, COMPRESS_LEVEL)
+            head.write(_report_head(subject, request_info, now, result).encode())
+            head.close(last=False)
+            spool_file.seek(0)
+            archive.add_deflated(
+                "report.html",
+                joined(head, body),
+                itertools.chain(head_data, read_sealed(spool_file, SPOOL_CONTEXT)),
+            )
+            archive.close()
             sealed.close()
-            result.zip_bytes = sink.count
+            result.zip_bytes = archive.bytes_written
             result.sealed_bytes = sealed.bytes_written
     except BaseException:
         destination.unlink(missing_ok=True)
@@ -255,10 +246,10 @@ def _section_title(section: str) -> str:
 
 
 class _ReportBody:
-    """Renders each record to HTML as it passes, into the sealed spool."""
+    """Renders each record to HTML as it passes, deflated into the sealed spool."""
 
-    def __init__(self, spool: SealedWriter) -> None:
-        self._out = _BufferedOut(spool)  # type: ignore[arg-type]
+    def __init__(self, body: Deflater) -> None:
+        self._out = _BufferedOut(body)
         self._none = in_report_languages(lambda: gettext("No record."))
         self.render = html_renderer()
 
@@ -277,6 +268,7 @@ class _ReportBody:
         self._out.write("</section>\n")
 
     def close(self) -> None:
+        self._out.write("</body></html>\n")
         self._out.flush()
 
 
@@ -401,23 +393,19 @@ _STYLE = (
 )
 
 
-def _write_report(
-    out: _BufferedOut,
-    spool_file: IO[bytes],
-    subject: Subject,
-    request_info: dict[str, Any],
-    now: datetime,
-    result: ExportResult,
-) -> None:
+def _report_head(
+    subject: Subject, request_info: dict[str, Any], now: datetime, result: ExportResult
+) -> str:
+    """report.html up to its sections: introduction, request, summary of the record counts."""
     title = in_report_languages(lambda: gettext("Your personal data"))
-    out.write(
+    parts = [
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title>"
         # Opened from the ZIP, offline: the style is inline and the page loads nothing.
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'\">"
         f"<style>{_STYLE}</style></head><body>\n<h1>{title}</h1>\n"
-    )
+    ]
     for language in REPORT_LANGUAGES:
         with force_locale(language):
             intro = gettext(
@@ -429,26 +417,22 @@ def _write_report(
                 "The same data, complete and machine-readable, is in data.json in this archive "
                 "(you may reuse it elsewhere: GDPR art. 20)."
             )
-        out.write(f'<p lang="{language}">{escape(intro)}</p>\n')
-        out.write(f'<p class="hint" lang="{language}">{escape(machine)}</p>\n')
+        parts.append(f'<p lang="{language}">{escape(intro)}</p>\n')
+        parts.append(f'<p class="hint" lang="{language}">{escape(machine)}</p>\n')
     request_label = in_report_languages(lambda: gettext("Request"))
     generated_label = in_report_languages(lambda: gettext("Generated"))
     generated_at = in_report_languages(lambda: format_datetime(now, "medium"))
     schema_label = in_report_languages(lambda: gettext("Schema version"))
     summary_label = in_report_languages(lambda: gettext("Summary"))
     request_id = escape(str(request_info.get("id", "")))
-    out.write(
+    parts.append(
         f'<p class="hint">{request_label} #{request_id} · {generated_label}: {generated_at} · '
         f"{schema_label} {escape(SCHEMA_VERSION)}</p>\n<h2>{summary_label}</h2><table>\n"
     )
     for section, count in result.record_counts.items():
-        out.write(
+        parts.append(
             f'<tr><th><a href="#section-{escape(section)}">{_section_title(section)}</a></th>'
             f"<td>{count}</td></tr>\n"
         )
-    out.write("</table>\n")
-    out.flush()
-    # Raw bytes: a segment boundary may fall inside a multi-byte character.
-    for chunk in read_sealed(spool_file, SPOOL_CONTEXT):
-        out.write_bytes(chunk)
-    out.write("</body></html>\n")
+    parts.append("</table>\n")
+    return "".join(parts)
