@@ -104,7 +104,7 @@ def _dumps(value: Any) -> str:
 def _encode_record(record: Any) -> bytes:
     """``record`` as compact UTF-8 JSON.
 
-    orjson, about three times faster than the json module on records (bench/access_export.py),
+    orjson, several times faster than the json module on records (bench/access_export.py),
     gives the same text except for floats (``1.5e-7`` for ``1.5e-07``; ``null`` for NaN and
     infinities, which are not JSON). What it refuses (integers past 64 bits, keys that are not
     text, nesting past 254 levels) goes through the json module, whose output it would have been.
