@@ -86,8 +86,10 @@ def _iso_text(column: InstrumentedAttribute[Any], dialect: str) -> Any:
     """
     if dialect == "postgresql":
         text = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US')
-    else:
+    elif dialect == "sqlite":
         text = func.replace(column, " ", "T")
+    else:
+        raise NotImplementedError(f"export of timestamps stored by {dialect}")
     return type_coerce(func.replace(text, ".000000", ""), String) + "+00:00"
 
 
