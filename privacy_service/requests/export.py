@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import enum
-import functools
 import html
 import itertools
 import json
@@ -275,10 +274,6 @@ class _ReportBody:
 _RECORD_SEPARATOR = '</div>\n<div class="record">'
 # Table shapes an export keeps, so records of ever new keys cannot fill the memory.
 _TEMPLATES_MAX = 1024
-# Tables of up to this many values are filled by an unrolled filler (``_filler``).
-_UNROLLED_MAX = 32
-
-Filler = Callable[[dict[Any, Any], str, Callable[[Any], str]], str]
 
 
 def html_renderer() -> Callable[[Any], str]:
@@ -294,7 +289,7 @@ def html_renderer() -> Callable[[Any], str]:
     encoded (a dash in every record made encoding it cost as much as rendering it). A closure
     rather than an object: no attribute look-up per value.
     """
-    templates: dict[tuple[Any, ...], tuple[str, Filler]] = {}
+    templates: dict[tuple[Any, ...], str] = {}
 
     def render(value: Any) -> str:
         kind = type(value)
@@ -302,10 +297,10 @@ def html_renderer() -> Callable[[Any], str]:
             if not value:
                 return _NONE
             keys = tuple(value)
-            shape = templates.get(keys)
-            if shape is None:
-                shape = _table_shape(keys, templates)
-            return shape[1](value, shape[0], render)
+            template = templates.get(keys)
+            if template is None:
+                template = _table_template(keys, templates)
+            return _fill(value, template, render)
         if kind is str:
             return _text(value)
         if kind is int or kind is float:
@@ -330,10 +325,8 @@ def html_renderer() -> Callable[[Any], str]:
 _NONE = "&#8212;"  # an em dash
 
 
-def _table_shape(
-    keys: tuple[Any, ...], templates: dict[tuple[Any, ...], tuple[str, Filler]]
-) -> tuple[str, Filler]:
-    """The template of a table of ``keys`` and its filler, kept in ``templates`` if it may be."""
+def _table_template(keys: tuple[Any, ...], templates: dict[tuple[Any, ...], str]) -> str:
+    """The ``%`` template of a table of ``keys``, kept in ``templates`` if it may be."""
     # Without the optional end tags of cells and rows (HTML standard §13.1.2.4: the browser
     # builds the same table), a quarter less report to deflate, seal and spool.
     template = (
@@ -341,15 +334,14 @@ def _table_shape(
         + "".join(f"<tr><th>{_text(str(key)).replace('%', '%%')}<td>%s" for key in keys)
         + "</table>"
     )
-    shape = (template, _filler(len(keys)) if len(keys) <= _UNROLLED_MAX else _fill)
     # Text keys only: True, 1 and 1.0 are one key to a dict but print differently.
     if all(type(key) is str for key in keys) and len(templates) < _TEMPLATES_MAX:
-        templates[keys] = shape
-    return shape
+        templates[keys] = template
+    return template
 
 
 def _fill(value: dict[Any, Any], template: str, render: Callable[[Any], str]) -> str:
-    """``template`` filled with the values of ``value``, rendered (what ``_filler`` unrolls)."""
+    """``template`` filled with the values of ``value``, rendered."""
     cells = [
         item
         if ((kind := type(item)) is str and "&" not in item and "<" not in item and ">" not in item)
@@ -358,30 +350,6 @@ def _fill(value: dict[Any, Any], template: str, render: Callable[[Any], str]) ->
         for item in value.values()
     ]
     return template % tuple(cells)
-
-
-@functools.cache
-def _filler(count: int) -> Filler:
-    """``_fill`` unrolled for dicts of ``count`` values: no loop, no list, no call for the
-    common values (a quarter less time for the report, bench/access_export.py).
-
-    The generated code is the same for every table of that size (values are taken by position;
-    keys live in the template, which is data), and is generated once per size in a process.
-    """
-    names = [f"v{position}" for position in range(count)]
-    cells = "".join(
-        f'{name} if ((kind := type({name})) is str and "&" not in {name} and "<" not in {name} '
-        f'and ">" not in {name}) or kind is int else render({name}),\n        '
-        for name in names
-    )
-    source = (
-        "def fill(value, template, render):\n"
-        f"    {', '.join(names)}, = value.values()\n"
-        f"    return template % (\n        {cells})\n"
-    )
-    namespace: dict[str, Any] = {}
-    exec(source, namespace)  # noqa: S102 - fixed code, see above
-    return namespace["fill"]
 
 
 _STYLE = (
