@@ -62,6 +62,25 @@ def test_rotation_newest_encrypts_all_decrypt():
     assert Keyring.key_id_of(rotated.encrypt(b"after", "ctx")) == "new"
 
 
+def test_column_decryptor_reads_what_the_keyring_wrote_and_checks_the_same():
+    old, new = _key(), _key()
+    rotated = Keyring({"new": new, "old": old}, "new", b"b" * 32)
+    decrypt = rotated.decryptor("list_membership.consent_ip")
+    for sealed in (
+        _ring(old=old).encrypt(b"198.51.100.7", "list_membership.consent_ip"),
+        rotated.encrypt(b"198.51.100.7", "list_membership.consent_ip"),
+    ):
+        assert decrypt(sealed) == b"198.51.100.7"
+        assert decrypt(memoryview(sealed)) == b"198.51.100.7"
+    moved = rotated.encrypt(b"Firefox", "list_membership.consent_user_agent")
+    with pytest.raises(DecryptionError, match="list_membership.consent_ip"):
+        decrypt(moved)
+    with pytest.raises(DecryptionError, match="'gone', which is not configured"):
+        decrypt(_ring(gone=_key()).encrypt(b"x", "list_membership.consent_ip"))
+    with pytest.raises(DecryptionError, match="not in the encrypted format"):
+        decrypt(b"198.51.100.7")
+
+
 def test_plaintext_in_an_encrypted_column_is_refused():
     with pytest.raises(DecryptionError, match="not in the encrypted format"):
         _ring(k1=_key()).decrypt(b"camille@example.org", "ctx")

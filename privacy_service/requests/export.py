@@ -1,9 +1,11 @@
 """The access export: a ZIP of ``data.json`` and ``report.html``, streamed into a sealed file.
 
 Memory stays bounded whatever the subject's volume: each provider's records are written to
-``data.json`` as they are yielded (one record per line), and their HTML rendering goes to a
-sealed temporary spool that becomes ``report.html`` once ``data.json`` is complete. Neither the
-ZIP nor the report ever exists in clear on disk (``sealed_files`` encrypts as it writes).
+``data.json`` as they are yielded (one record per line), and their HTML rendering is deflated
+into a sealed temporary spool; once ``data.json`` is complete, the report's head (which counts
+the records) is deflated and the spool's DEFLATE data copied after it, as ``report.html``
+(``zip_stream``). Neither the ZIP nor the report ever exists in clear on disk (``sealed_files``
+encrypts as it writes).
 
 The schema of ``data.json`` is documented in ``docs/access-export-schema.md``.
 """
@@ -13,21 +15,23 @@ from __future__ import annotations
 import base64
 import enum
 import html
+import itertools
 import json
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+import orjson
 from flask_babel import force_locale, format_datetime, gettext
 from markupsafe import escape
 
 from privacy_service.requests.labels import SECTION_LABELS
 from privacy_service.requests.sealed_files import SealedWriter, open_sealed_writer, read_sealed
+from privacy_service.requests.zip_stream import Deflater, ZipStream, joined
 from privacy_service.subjects import Subject, SubjectDataProvider, providers
 
 SCHEMA_VERSION = "1.0"
@@ -48,9 +52,9 @@ class ExportResult:
 
 
 class _BufferedOut:
-    """Gathers small writes into large ones (each zip entry write compresses a block)."""
+    """Gathers small writes into large ones (each write to a ``Deflater`` compresses a block)."""
 
-    def __init__(self, target: IO[bytes]) -> None:
+    def __init__(self, target: Deflater) -> None:
         self._target = target
         self._parts: list[bytes] = []
         self._size = 0
@@ -71,21 +75,6 @@ class _BufferedOut:
             self._size = 0
 
 
-class _CountingSink:
-    """Counts the ZIP bytes on their way to the sealed writer."""
-
-    def __init__(self, sealed: SealedWriter) -> None:
-        self._sealed = sealed
-        self.count = 0
-
-    def write(self, data: bytes) -> int:
-        self.count += len(data)
-        return self._sealed.write(data)
-
-    def flush(self) -> None:
-        self._sealed.flush()
-
-
 def json_default(value: Any) -> Any:
     """Types providers may yield that json does not know."""
     if isinstance(value, datetime | date):
@@ -102,10 +91,27 @@ def json_default(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=json_default, separators=(",", ":"))
+# Datetimes and dataclasses go through json_default as they did with the json module (orjson
+# would format them its own way), so a record encodes to the same text with either encoder.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
+
+
+def _encode_record(record: Any) -> bytes:
+    """``record`` as compact UTF-8 JSON.
+
+    orjson, several times faster than the json module on records (bench/access_export.py),
+    gives the same text except for floats (``1.5e-7`` for ``1.5e-07``; ``null`` for NaN and
+    infinities, which are not JSON). What it refuses (integers past 64 bits, keys that are not
+    text, nesting past 254 levels) goes through the json module, whose output it would have been.
+    """
+    try:
+        return orjson.dumps(record, default=json_default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(record).encode()
 
 
 def _text(value: str) -> str:
@@ -131,29 +137,32 @@ def build_export(
     result = ExportResult()
     handle, sealed = open_sealed_writer(destination, EXPORT_CONTEXT)
     try:
-        with handle:
-            sink = _CountingSink(sealed)
-            with (
-                tempfile.TemporaryFile(dir=destination.parent) as spool_file,
-                zipfile.ZipFile(
-                    sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
-                ) as archive,
-            ):
-                spool = SealedWriter(spool_file, SPOOL_CONTEXT)
-                report = _ReportBody(spool)
-                with archive.open("data.json", "w", force_zip64=True) as entry:
-                    out = _BufferedOut(entry)
-                    _write_data_json(out, subject, request_info, now, chosen, report, result)
-                    out.flush()
-                report.close()
-                spool.close()
-                spool_file.seek(0)
-                with archive.open("report.html", "w", force_zip64=True) as entry:
-                    out = _BufferedOut(entry)
-                    _write_report(out, spool_file, subject, request_info, now, result)
-                    out.flush()
+        with handle, tempfile.TemporaryFile(dir=destination.parent) as spool_file:
+            archive = ZipStream(sealed.write)
+            # report.html but its head (which counts the records), deflated into the spool.
+            spool = SealedWriter(spool_file, SPOOL_CONTEXT)
+            body = Deflater(spool.write, COMPRESS_LEVEL)
+            report = _ReportBody(body)
+            with archive.member("data.json", COMPRESS_LEVEL) as entry:
+                out = _BufferedOut(entry)
+                _write_data_json(out, subject, request_info, now, chosen, report, result)
+                out.flush()
+            report.close()
+            body.close()
+            spool.close()
+            head_data: list[bytes] = []
+            head = Deflater(head_data.append, COMPRESS_LEVEL)
+            head.write(_report_head(subject, request_info, now, result).encode())
+            head.close(last=False)
+            spool_file.seek(0)
+            archive.add_deflated(
+                "report.html",
+                joined(head, body),
+                itertools.chain(head_data, read_sealed(spool_file, SPOOL_CONTEXT)),
+            )
+            archive.close()
             sealed.close()
-            result.zip_bytes = sink.count
+            result.zip_bytes = archive.bytes_written
             result.sealed_bytes = sealed.bytes_written
     except BaseException:
         destination.unlink(missing_ok=True)
@@ -178,6 +187,7 @@ def _write_data_json(
         f'"subject":{_dumps({"email": subject.email})},'
         '"sections":{'
     )
+    render = report.render
     for position, provider in enumerate(chosen):
         section = provider.section
         out.write(("," if position else "") + f'\n{_dumps(section)}:{{"records":[')
@@ -185,12 +195,12 @@ def _write_data_json(
         count = 0
         # Records are encoded and rendered one by one but written a batch at a time: one write
         # per record cost more than the encoding itself (bench/access_export.py).
-        lines: list[str] = []
+        lines: list[bytes] = []
         pages: list[str] = []
         pending = 0
         for record in provider.export(subject):
-            line = _dumps(record)
-            page = report.render(record)
+            line = _encode_record(record)
+            page = render(record)
             lines.append(line)
             pages.append(page)
             count += 1
@@ -207,9 +217,9 @@ def _write_data_json(
 
 
 def _write_records(
-    out: _BufferedOut, report: _ReportBody, lines: list[str], pages: list[str], *, first: bool
+    out: _BufferedOut, report: _ReportBody, lines: list[bytes], pages: list[str], *, first: bool
 ) -> None:
-    out.write(("\n" if first else ",\n") + ",\n".join(lines))
+    out.write_bytes((b"\n" if first else b",\n") + b",\n".join(lines))
     report.records(pages)
     lines.clear()
     pages.clear()
@@ -235,20 +245,17 @@ def _section_title(section: str) -> str:
 
 
 class _ReportBody:
-    """Renders each record to HTML as it passes, into the sealed spool."""
+    """Renders each record to HTML as it passes, deflated into the sealed spool."""
 
-    def __init__(self, spool: SealedWriter) -> None:
-        self._out = _BufferedOut(spool)  # type: ignore[arg-type]
+    def __init__(self, body: Deflater) -> None:
+        self._out = _BufferedOut(body)
         self._none = in_report_languages(lambda: gettext("No record."))
-        self._heads: dict[str, str] = {}
+        self.render = html_renderer()
 
     def start_section(self, section: str) -> None:
         self._out.write(
             f'<section id="section-{escape(section)}"><h2>{_section_title(section)}</h2>\n'
         )
-
-    def render(self, record: Any) -> str:
-        return _render_value(record, self._heads)
 
     def records(self, pages: list[str]) -> None:
         """Write records already rendered by ``render``."""
@@ -260,68 +267,89 @@ class _ReportBody:
         self._out.write("</section>\n")
 
     def close(self) -> None:
+        self._out.write("</body></html>\n")
         self._out.flush()
 
 
 _RECORD_SEPARATOR = '</div>\n<div class="record">'
-# Keys whose "<tr><th>key</th><td>" an export keeps, so an odd record cannot fill the memory.
-_ROW_HEADS_MAX = 4096
+# Table shapes an export keeps, so records of ever new keys cannot fill the memory.
+_TEMPLATES_MAX = 1024
 
 
-def _row_head(key: Any, heads: dict[str, str]) -> str:
-    head = heads.get(key)
-    if head is None:
-        head = f"<tr><th>{_text(str(key))}</th><td>"
-        # Text keys only: True, 1 and 1.0 are one key to a dict but print differently.
-        if type(key) is str and len(heads) < _ROW_HEADS_MAX:
-            heads[key] = head
-    return head
+def html_renderer() -> Callable[[Any], str]:
+    """A function giving the HTML of a record value, for one export; text is escaped (it only
+    lands in element content).
 
-
-def _render_value(value: Any, heads: dict[str, str]) -> str:
-    """HTML for a record value; text is escaped (it only ever lands in element content).
-
-    Written for speed (it runs for every value of every record): exact type checks first, the
-    common flat values of a table row inline, and the row heads of the keys records share kept in
-    ``heads`` (one export's: keys may be a customer's CSV headers, which outlive no export).
+    Written for speed, as it runs for every value of every record (bench/access_export.py). A
+    dict is a table, and the records of a section share a few key sequences: the markup of each
+    is built once as a ``%`` template (keys escaped in it) that a record fills with its values,
+    the common flat ones (text that needs no escaping, integers) as they are. Templates belong to
+    one export: keys may be a customer's CSV headers, which outlive no export. Markers are ASCII
+    character references, so the report's text stays one byte per character until it is
+    encoded (a dash in every record made encoding it cost as much as rendering it). A closure
+    rather than an object: no attribute look-up per value.
     """
-    kind = type(value)
-    if kind is str:
-        return _text(value)
-    if kind is dict:
-        if not value:
-            return "—"
-        parts = ["<table>"]
-        append = parts.append
-        for key, item in value.items():
-            append(_row_head(key, heads))
-            item_kind = type(item)
-            if item_kind is str:
-                append(_text(item))
-            elif item_kind is int:
-                append(str(item))
-            else:
-                append(_render_value(item, heads))
-            append("</td></tr>")
-        append("</table>")
-        return "".join(parts)
-    if kind is int or kind is float:
-        return str(value)
-    if value is None:
-        return "—"
-    if kind is bool:
-        return "✓" if value else "✗"
-    if isinstance(value, dict):
-        return _render_value(dict(value), heads)
-    if isinstance(value, list | tuple | set | frozenset):
-        if not value:
-            return "—"
-        return (
-            "<ol>" + "".join(f"<li>{_render_value(item, heads)}</li>" for item in value) + "</ol>"
-        )
-    if isinstance(value, datetime | date | Decimal | enum.Enum | bytes):
-        value = json_default(value)
-    return _text(str(value))
+    templates: dict[tuple[Any, ...], str] = {}
+
+    def render(value: Any) -> str:
+        kind = type(value)
+        if kind is dict:
+            if not value:
+                return _NONE
+            keys = tuple(value)
+            template = templates.get(keys)
+            if template is None:
+                template = _table_template(keys, templates)
+            return _fill(value, template, render)
+        if kind is str:
+            return _text(value)
+        if kind is int or kind is float:
+            return str(value)
+        if value is None:
+            return _NONE
+        if kind is bool:
+            return "&#10003;" if value else "&#10007;"
+        if isinstance(value, dict):
+            return render(dict(value))
+        if isinstance(value, list | tuple | set | frozenset):
+            if not value:
+                return _NONE
+            return "<ol><li>" + "</li><li>".join([render(item) for item in value]) + "</li></ol>"
+        if isinstance(value, datetime | date | Decimal | enum.Enum | bytes):
+            value = json_default(value)
+        return _text(str(value))
+
+    return render
+
+
+_NONE = "&#8212;"  # an em dash
+
+
+def _table_template(keys: tuple[Any, ...], templates: dict[tuple[Any, ...], str]) -> str:
+    """The ``%`` template of a table of ``keys``, kept in ``templates`` if it may be."""
+    # Without the optional end tags of cells and rows (HTML standard §13.1.2.4: the browser
+    # builds the same table), a quarter less report to deflate, seal and spool.
+    template = (
+        "<table>"
+        + "".join(f"<tr><th>{_text(str(key)).replace('%', '%%')}<td>%s" for key in keys)
+        + "</table>"
+    )
+    # Text keys only: True, 1 and 1.0 are one key to a dict but print differently.
+    if all(type(key) is str for key in keys) and len(templates) < _TEMPLATES_MAX:
+        templates[keys] = template
+    return template
+
+
+def _fill(value: dict[Any, Any], template: str, render: Callable[[Any], str]) -> str:
+    """``template`` filled with the values of ``value``, rendered."""
+    cells = [
+        item
+        if ((kind := type(item)) is str and "&" not in item and "<" not in item and ">" not in item)
+        or kind is int
+        else render(item)
+        for item in value.values()
+    ]
+    return template % tuple(cells)
 
 
 _STYLE = (
@@ -333,23 +361,19 @@ _STYLE = (
 )
 
 
-def _write_report(
-    out: _BufferedOut,
-    spool_file: IO[bytes],
-    subject: Subject,
-    request_info: dict[str, Any],
-    now: datetime,
-    result: ExportResult,
-) -> None:
+def _report_head(
+    subject: Subject, request_info: dict[str, Any], now: datetime, result: ExportResult
+) -> str:
+    """report.html up to its sections: introduction, request, summary of the record counts."""
     title = in_report_languages(lambda: gettext("Your personal data"))
-    out.write(
+    parts = [
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title>"
         # Opened from the ZIP, offline: the style is inline and the page loads nothing.
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'\">"
         f"<style>{_STYLE}</style></head><body>\n<h1>{title}</h1>\n"
-    )
+    ]
     for language in REPORT_LANGUAGES:
         with force_locale(language):
             intro = gettext(
@@ -361,26 +385,22 @@ def _write_report(
                 "The same data, complete and machine-readable, is in data.json in this archive "
                 "(you may reuse it elsewhere: GDPR art. 20)."
             )
-        out.write(f'<p lang="{language}">{escape(intro)}</p>\n')
-        out.write(f'<p class="hint" lang="{language}">{escape(machine)}</p>\n')
+        parts.append(f'<p lang="{language}">{escape(intro)}</p>\n')
+        parts.append(f'<p class="hint" lang="{language}">{escape(machine)}</p>\n')
     request_label = in_report_languages(lambda: gettext("Request"))
     generated_label = in_report_languages(lambda: gettext("Generated"))
     generated_at = in_report_languages(lambda: format_datetime(now, "medium"))
     schema_label = in_report_languages(lambda: gettext("Schema version"))
     summary_label = in_report_languages(lambda: gettext("Summary"))
     request_id = escape(str(request_info.get("id", "")))
-    out.write(
+    parts.append(
         f'<p class="hint">{request_label} #{request_id} · {generated_label}: {generated_at} · '
         f"{schema_label} {escape(SCHEMA_VERSION)}</p>\n<h2>{summary_label}</h2><table>\n"
     )
     for section, count in result.record_counts.items():
-        out.write(
+        parts.append(
             f'<tr><th><a href="#section-{escape(section)}">{_section_title(section)}</a></th>'
             f"<td>{count}</td></tr>\n"
         )
-    out.write("</table>\n")
-    out.flush()
-    # Raw bytes: a segment boundary may fall inside a multi-byte character.
-    for chunk in read_sealed(spool_file, SPOOL_CONTEXT):
-        out.write_bytes(chunk)
-    out.write("</body></html>\n")
+    parts.append("</table>\n")
+    return "".join(parts)

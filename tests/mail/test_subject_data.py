@@ -178,3 +178,63 @@ def test_export_streams_in_batches_and_keeps_each_contact_with_its_own_lists(
     } == expected
     exported = list(_provider("message_events").export(_subject(email)))
     assert [event["campaign"] for event in exported] == [f"c{number}" for number in range(30)]
+
+
+def test_export_values_read_as_stored_match_what_the_models_read(db, clock):
+    """The export reads these columns without their types (formatting and decrypting itself):
+    every value must be what the model gives, times as ``isoformat()`` with and without a
+    fraction of a second, in another zone than UTC too."""
+    from datetime import timedelta, timezone
+
+    email = "times@example.org"
+    paris = timezone(timedelta(hours=2))
+    membership = ListMembershipFactory(
+        contact=ContactFactory(email=email),
+        consent_at=datetime(2024, 5, 1, 9, 30, tzinfo=paris),
+        confirmed_at=datetime(2024, 5, 1, 7, 31, 2, 5, tzinfo=UTC),
+        unsubscribed_at=datetime(2025, 1, 2, 3, 4, 5, 600000, tzinfo=UTC),
+        consent_ip="2001:db8::1",
+        consent_user_agent="Mozilla/5.0 (été)",
+    )
+    contact = membership.contact
+    details = [
+        None,
+        {},
+        {"url": "https://shop.example/?q=é&x=<1>"},
+        {"big": 2**70, "small": -(2**63) - 1, "nested": [1.5, None, True, {"a": "b"}]},
+    ]
+    for number, detail in enumerate(details):
+        record_message_event(
+            contact.organisation_id,
+            blind_index(email),
+            "clicked",
+            datetime(2024, 6, 1, 12, 0, number, number * 1000, tzinfo=UTC),
+            campaign_ref=f"c{number}",
+            detail=detail,
+        )
+    db.session.commit()
+    db.session.expire_all()
+
+    [record] = _provider("contact_lists").export(_subject(email))
+    [exported] = record["lists"]
+    stored = db.session.get(ListMembership, membership.id)
+    assert exported["consent_date"] == stored.consent_at.isoformat() == "2024-05-01T07:30:00+00:00"
+    assert exported["confirmed_at"] == stored.confirmed_at.isoformat()
+    assert exported["confirmed_at"] == "2024-05-01T07:31:02.000005+00:00"
+    assert exported["unsubscribed_at"] == stored.unsubscribed_at.isoformat()
+    assert exported["added_at"] == stored.created_at.isoformat()
+    assert exported["consent_ip"] == "2001:db8::1"
+    assert exported["consent_user_agent"] == "Mozilla/5.0 (été)"
+
+    events = list(_provider("message_events").export(_subject(email)))
+    stored_events = db.session.scalars(
+        select(MessageEvent)
+        .where(MessageEvent.email_index == blind_index(email))
+        .order_by(MessageEvent.id)
+    ).all()
+    assert [event["occurred_at"] for event in events] == [
+        event.occurred_at.isoformat() for event in stored_events
+    ]
+    assert events[0]["occurred_at"] == "2024-06-01T12:00:00+00:00"
+    assert [event["detail"] for event in events] == [{}, {}, details[2], details[3]]
+    assert events[3]["detail"]["big"] == 2**70 and type(events[3]["detail"]["big"]) is int

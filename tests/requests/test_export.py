@@ -86,6 +86,33 @@ def test_large_export_is_complete_valid_and_escaped(app, tmp_path, clock):
     json.dumps(data)  # plain JSON all the way down
 
 
+def test_report_tables_escape_keys_and_values_of_any_shape(app):
+    from privacy_service.requests.export import html_renderer
+
+    render = html_renderer()
+    odd = {"100%": "a%s", "%s": 1, "<k>": "<v> & co", "ok": True, "none": None, "n": {}}
+    # Cells and rows close implicitly (optional end tags, HTML standard §13.1.2.4).
+    expected = (
+        "<table><tr><th>100%<td>a%s<tr><th>%s<td>1<tr><th>&lt;k&gt;<td>&lt;v&gt; &amp; co"
+        "<tr><th>ok<td>&#10003;<tr><th>none<td>&#8212;<tr><th>n<td>&#8212;</table>"
+    )
+    assert render(odd) == expected
+    assert render(dict(odd)) == expected  # the shape's template, reused
+    # Keys equal to a dict but printed differently never share a template.
+    assert render({1: "x"}) == "<table><tr><th>1<td>x</table>"
+    assert render({True: "x"}) == "<table><tr><th>True<td>x</table>"
+    wide = {f"k{number}": number if number % 2 else f"<{number}>" for number in range(40)}
+    rows = "".join(
+        f"<tr><th>k{number}<td>{number if number % 2 else f'&lt;{number}&gt;'}"
+        for number in range(40)
+    )
+    assert render(wide) == f"<table>{rows}</table>"
+    assert render([{"a": [1, None]}, set()]) == (
+        "<ol><li><table><tr><th>a<td><ol><li>1</li><li>&#8212;</li></ol></table></li>"
+        "<li>&#8212;</li></ol>"
+    )
+
+
 def test_a_failing_provider_leaves_no_file(app, tmp_path, clock):
     class Broken:
         section = "broken"
