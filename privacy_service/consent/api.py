@@ -26,7 +26,7 @@ from privacy_service.consent.web import (
     remember_choice,
     request_has_gpc,
 )
-from privacy_service.crypto import blind_index, blind_indexes
+from privacy_service.crypto import blind_index
 from privacy_service.errors import Forbidden
 from privacy_service.extensions import csrf, db, limiter, require_oauth
 from privacy_service.oauth.service import current_client
@@ -110,7 +110,7 @@ def check_many() -> ResponseReturnValue:
         422: {description: Invalid addresses (by position), unknown purpose or organisation}
     """
     body = load_json(_BULK_CHECK)
-    answer = bulk.document(blind_indexes(body["emails"]), body["purpose"], body["organisation"])
+    answer = bulk.document(body["emails"], body["purpose"], body["organisation"])
     return Response(answer, mimetype="application/json")
 
 

@@ -13,16 +13,27 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
+from flask import current_app
 from sqlalchemy import String, column, text
 
 from privacy_service.consent import service
+from privacy_service.crypto import blind_indexes
 from privacy_service.extensions import db
 from privacy_service.reading import PreparedSelect, gc_paused, read_rows
 
 REFUSED = '{"allowed":false,"decided_by":null}'
 _HEX_ARRAY = re.compile(r"\{[0-9a-f,]*\}")
+# A bulk check on PostgreSQL is looked up in up to _PARTS parts of at least _PART_MIN addresses,
+# on at most _LOOKUP_THREADS threads per process (each holds a pooled connection meanwhile).
+_PARTS = 3
+_PART_MIN = 20_000
+_LOOKUP_THREADS = 4
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 # An answer in JSON, written by PostgreSQL for each found row. "at" is Python's isoformat() of
 # the UTC time (microseconds only when there are some), as in the single check's answer;
@@ -60,18 +71,14 @@ _ANSWER_QUERIES = {
 }
 
 
-def document(
-    email_indexes: Sequence[str], purpose_code: str, organisation_id: int | None = None
-) -> str:
-    """The whole bulk answer as JSON text."""
+def document(emails: Sequence[str], purpose_code: str, organisation_id: int | None = None) -> str:
+    """The whole bulk answer, as JSON text, for validated addresses."""
     purpose = service.scoped_purpose(purpose_code, organisation_id)
     if db.engine.dialect.name == "postgresql":
-        answers = _answers_from_postgresql(email_indexes, purpose.id, organisation_id)
+        answers = _answers_in_parts(emails, purpose.id, organisation_id)
     else:
-        answers = [
-            answer_json(decision)
-            for decision in service.check_many(email_indexes, purpose_code, organisation_id)
-        ]
+        decisions = service.check_many(blind_indexes(emails), purpose_code, organisation_id)
+        answers = [answer_json(decision) for decision in decisions]
     head = json.dumps({"purpose": purpose_code, "organisation": organisation_id})
     return head[:-1] + ', "answers": [' + ",".join(answers) + "]}"
 
@@ -86,6 +93,38 @@ def answer_json(decision: service.Decision | None) -> str:
         f'"policy_version":{json.dumps(decision.policy_version)},'
         f'"source":{json.dumps(decision.source)}}}}}'
     )
+
+
+def _answers_in_parts(
+    emails: Sequence[str], purpose_id: int, organisation_id: int | None
+) -> list[str]:
+    """Look-ups of successive parts run on other threads (other connections) while this one
+    computes the next part's blind indexes, and PostgreSQL answers parts side by side: with 3
+    parts, 100,000 addresses take about two thirds of the time of one statement after all
+    the indexes (README, "Benchmark"). Each part is still one set look-up."""
+    size = max(_PART_MIN, -(-len(emails) // _PARTS))
+    if len(emails) <= size:
+        return _answers_from_postgresql(blind_indexes(emails), purpose_id, organisation_id)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def look_up(indexes: list[str]) -> list[str]:
+        with app.app_context():
+            return _answers_from_postgresql(indexes, purpose_id, organisation_id)
+
+    parts = [
+        _lookups().submit(look_up, blind_indexes(emails[start : start + size]))
+        for start in range(0, len(emails), size)
+    ]
+    return [answer for part in parts for answer in part.result()]
+
+
+def _lookups() -> ThreadPoolExecutor:
+    """This process's look-up threads, started on first use (after gunicorn forked)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(_LOOKUP_THREADS, thread_name_prefix="consent-bulk")
+        return _executor
 
 
 def _answers_from_postgresql(
