@@ -132,9 +132,14 @@ def _read_on_dbapi(form: _DbapiForm, parameters: Mapping[str, Any]) -> list[tupl
             raw_rows = cursor.fetchall()
             connection.autocommit = False
         except engine.dialect.loaded_dbapi.Error as error:
-            # Whatever happened, this connection is not reused (the pool opens another).
+            disconnected = engine.dialect.is_disconnect(error, connection, None)
+            # Whatever happened, this connection is not reused (the pool opens another) ...
             pooled.invalidate(error)
-            if attempt == 2 or not engine.dialect.is_disconnect(error, connection, None):
+            if disconnected:
+                # ... and after a restart its idle companions are dead too: drop them all, as
+                # SQLAlchemy does when a statement of its own meets a closed connection.
+                engine.pool.dispose()
+            if attempt == 2 or not disconnected:
                 raise
             continue
         finally:

@@ -42,7 +42,7 @@ def normalise_addresses(values: list[Any]) -> list[str]:
             addresses.append(stripped)
             continue
         try:
-            addresses.append(normalise_email(stripped))
+            addresses.append(normalise_email(value))
         except ValidationError:
             errors[position] = [INVALID_EMAIL]
     if errors:
