@@ -78,7 +78,7 @@ def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
     database restart. A connection used less than ``idle_seconds`` ago escapes the first; the
     second is SQLAlchemy's disconnect handling: the statement that meets a dead connection
     fails, and the whole pool is invalidated so that every later checkout reconnects. Read-only
-    statements are run again once after such a failure (``extensions.read_rows``), so only a
+    statements are run again once after such a failure (``reading.read_rows``), so only a
     write in flight during a restart sees an error, as it would with pre-ping.
     """
 

@@ -56,7 +56,9 @@ class Limiter(_FlaskLimiter):
         super().__init__(*args, **kwargs)
         self.unlimited_endpoints: set[str] = set()
 
-    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True):
+    def _check_request_limit(
+        self, callable_name: str | None = None, in_middleware: bool = True
+    ) -> None:
         if request.endpoint in self.unlimited_endpoints:
             return
         super()._check_request_limit(callable_name, in_middleware)

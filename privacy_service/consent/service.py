@@ -293,7 +293,7 @@ def _decision(row: Any) -> Decision:
 # Built once: a check is the hot path of every sender (see reading.PreparedSelect).
 _CHECK_QUERIES = {
     scoped: PreparedSelect(
-        select(*_STATE_COLUMNS).where(
+        select(*_STATE_COLUMNS[1:]).where(
             ConsentState.email_index == bindparam("email_index"),
             ConsentState.purpose_id == bindparam("purpose_id"),
             ConsentState.organisation_id == bindparam("organisation_id")
@@ -318,8 +318,7 @@ def check(
         # Only on a miss: an unknown organisation must be an error, not a silent "no".
         _check_scope(purpose, organisation_id)
         return None
-    _, record_id, granted, at, policy_version, source = rows[0]
-    return Decision(record_id, granted, at, policy_version, source)
+    return Decision(*rows[0])
 
 
 def check_many(
