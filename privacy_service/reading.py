@@ -10,13 +10,15 @@ one consistent snapshot anyway.
 from __future__ import annotations
 
 import gc
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Executable, Select, TextualSelect
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Executable, Select, TextualSelect, event
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
 from privacy_service.extensions import db
@@ -34,6 +36,11 @@ class _DbapiForm:
     def rows(self, raw_rows: list[tuple]) -> Sequence[tuple]:
         if not self.processors or not raw_rows:
             return raw_rows
+        if len(raw_rows) == 1:
+            row = list(raw_rows[0])
+            for position, process in self.processors:
+                row[position] = process(row[position])
+            return [tuple(row)]
         # Column by column: one pass of each processor, instead of rebuilding every row in
         # Python (a bulk check reads 100,000 rows).
         columns = list(zip(*raw_rows, strict=True))
@@ -86,9 +93,10 @@ def read_rows(
     """The rows of one read-only statement (unpack them by position).
 
     A session holding a transaction or pending changes runs it, so the caller reads its own
-    writes. Otherwise a pooled connection in autocommit runs it. A statement that meets a
-    connection which died since its last use (a database restart) runs again, once, on a new
-    one: it only reads, so running it twice is harmless.
+    writes. Otherwise a connection in autocommit runs it (``ReadConnections`` for a prepared
+    select on PostgreSQL, else one from the pool). A statement that meets a connection which
+    died since its last use (a database restart) runs again, once, on a new one: it only
+    reads, so running it twice is harmless.
     """
     prepared = statement if isinstance(statement, PreparedSelect) else None
     executable = prepared.statement if prepared is not None else statement
@@ -98,7 +106,7 @@ def read_rows(
             return session.connection().execute(executable, parameters).all()
     form = prepared.dbapi_form(db.engine.dialect) if prepared is not None else None
     if form is not None:
-        return _read_on_dbapi(form, parameters or {})
+        return read_connections(db.engine).run(form, parameters or {})
     for attempt in (1, 2):
         try:
             with db.engine.connect() as connection:
@@ -111,41 +119,84 @@ def read_rows(
     raise AssertionError("unreachable")
 
 
-_CURSOR = "privacy_service.reading.cursor"
+class ReadConnections:
+    """Autocommit DBAPI connections kept for ``PreparedSelect`` reads, beside SQLAlchemy's pool.
 
+    Checking a connection out of the pool and in again, and switching it to autocommit and
+    back, cost about a fifth of a consent check (README, "Benchmark"). These connections are
+    opened through the engine's pool (its connect events apply), detached from it so they do
+    not count against its size, stay in autocommit with one cursor each, and serve one thread
+    at a time. At most ``keep`` wait idle; all are closed when the engine is disposed.
 
-def _read_on_dbapi(form: _DbapiForm, parameters: Mapping[str, Any]) -> list[tuple]:
-    engine = db.engine
-    bound = form.compiled.construct_params(parameters)
-    for attempt in (1, 2):
-        pooled = engine.raw_connection()
+    Idle ones are not pinged: a read that meets a connection closed by the database (idle
+    timeout, restart) drops it and every idle one, and runs again on a new connection. That
+    is safe because these statements only read; writes go through the session and its pool.
+    """
+
+    def __init__(self, engine: Engine, keep: int = 16) -> None:
+        self.engine = engine
+        self.keep = keep
+        self._idle: list[tuple[Any, Any]] = []
+        self._lock = threading.Lock()
+
+    def run(self, form: _DbapiForm, parameters: Mapping[str, Any]) -> list[tuple]:
+        bound = form.compiled.construct_params(parameters)
+        for attempt in (1, 2):
+            connection, cursor = self._take()
+            try:
+                # Prepared from the first execution (they run over and over) unless told not to.
+                cursor.execute(form.compiled.string, bound, prepare=form.server_prepared)
+                raw_rows = cursor.fetchall()
+            except self.engine.dialect.loaded_dbapi.Error as error:
+                disconnected = self.engine.dialect.is_disconnect(error, connection, None)
+                connection.close()  # whatever happened, it is not reused
+                if disconnected:
+                    self.close_idle()  # after a restart, the idle ones are dead too
+                if attempt == 2 or not disconnected:
+                    raise
+                continue
+            self._give_back(connection, cursor)
+            return form.rows(raw_rows)
+        raise AssertionError("unreachable")
+
+    def close_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            connection.close()
+
+    def _take(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()  # the most recently used: the least likely stale
+        pooled = self.engine.raw_connection()
         connection = pooled.dbapi_connection
-        try:
-            connection.autocommit = True
-            # One cursor per connection, kept with it (the pool forgets it on reconnecting): a
-            # new cursor would set up its result loaders again on every read.
-            cursor = pooled.info.get(_CURSOR)
-            if cursor is None:
-                cursor = pooled.info[_CURSOR] = connection.cursor()
-            # Prepared from the first execution (they run over and over), unless told otherwise.
-            cursor.execute(form.compiled.string, bound, prepare=form.server_prepared)
-            raw_rows = cursor.fetchall()
-            connection.autocommit = False
-        except engine.dialect.loaded_dbapi.Error as error:
-            disconnected = engine.dialect.is_disconnect(error, connection, None)
-            # Whatever happened, this connection is not reused (the pool opens another) ...
-            pooled.invalidate(error)
-            if disconnected:
-                # ... and after a restart its idle companions are dead too: drop them all, as
-                # SQLAlchemy does when a statement of its own meets a closed connection.
-                engine.pool.dispose()
-            if attempt == 2 or not disconnected:
-                raise
-            continue
-        finally:
-            pooled.close()
-        return form.rows(raw_rows)
-    raise AssertionError("unreachable")
+        pooled.detach()
+        connection.autocommit = True
+        return connection, connection.cursor()
+
+    def _give_back(self, connection: Any, cursor: Any) -> None:
+        with self._lock:
+            if len(self._idle) < self.keep:
+                self._idle.append((connection, cursor))
+                return
+        connection.close()
+
+
+_read_connections: weakref.WeakKeyDictionary[Engine, ReadConnections] = weakref.WeakKeyDictionary()
+_read_connections_lock = threading.Lock()
+
+
+def read_connections(engine: Engine) -> ReadConnections:
+    """The engine's read connections, created on first use (after gunicorn forked)."""
+    connections = _read_connections.get(engine)
+    if connections is None:
+        with _read_connections_lock:
+            connections = _read_connections.get(engine)
+            if connections is None:
+                connections = _read_connections[engine] = ReadConnections(engine)
+                event.listen(engine, "engine_disposed", lambda _: connections.close_idle())
+    return connections
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -21,13 +21,22 @@ def safe_next_url(target: str | None) -> str | None:
 
 
 class CookieSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, except that a request without a session cookie (every API
-    call) gets its empty session without building a signing serializer first."""
+    """Flask's signed-cookie session, minus its fixed costs for requests without a session (every
+    API call): no signing serializer to open an empty one, no cookie settings to save it."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session and not session.modified:
+            # Flask's own conclusion for an empty, unchanged session, without first working out
+            # every cookie setting: nothing to set, only Vary if the session was looked at.
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
 
 
 # Scripts come from our own static files only; no inline script anywhere.

@@ -94,8 +94,10 @@ def _set_cookies(response: Response) -> Response:
 
 
 def _cors(response: Response) -> Response:
+    if not request.path.startswith(CORS_PATHS):
+        return response
     origin = request.headers.get("Origin")
-    if not origin or not request.path.startswith(CORS_PATHS):
+    if not origin:
         return response
     response.vary.add("Origin")
     if is_allowed_origin(origin):
