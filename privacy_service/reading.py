@@ -32,6 +32,11 @@ class _DbapiForm:
     # (column position, result processor) for the columns that have one.
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
     server_prepared: bool
+    # Values the statement binds itself (literals), merged with the caller's parameters.
+    fixed_parameters: dict[str, Any]
+
+    def parameters(self, given: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {**self.fixed_parameters, **given} if self.fixed_parameters else given
 
     def rows(self, raw_rows: list[tuple]) -> Sequence[tuple]:
         if not self.processors or not raw_rows:
@@ -75,7 +80,7 @@ class PreparedSelect:
     def _compile(self, dialect: Dialect) -> _DbapiForm | None:
         compiled = self.statement.compile(dialect=dialect)
         for bind in compiled.binds.values():
-            if bind.expanding or bind.literal_execute:
+            if bind.expanding or bind.literal_execute or bind.callable is not None:
                 return None
             if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
                 return None
@@ -84,7 +89,12 @@ class PreparedSelect:
             for position, column in enumerate(self.statement.selected_columns)
             if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
         )
-        return _DbapiForm(compiled, processors, self.server_prepared)
+        fixed = {
+            name: bind.effective_value
+            for bind, name in compiled.bind_names.items()
+            if not bind.required
+        }
+        return _DbapiForm(compiled, processors, self.server_prepared, fixed)
 
 
 def read_rows(
@@ -140,7 +150,7 @@ class ReadConnections:
         self._lock = threading.Lock()
 
     def run(self, form: _DbapiForm, parameters: Mapping[str, Any]) -> list[tuple]:
-        bound = form.compiled.construct_params(parameters)
+        bound = form.parameters(parameters)
         for attempt in (1, 2):
             connection, cursor = self._take()
             try:

@@ -25,7 +25,10 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     API call): no signing serializer to open an empty one, no cookie settings to save it."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        if app.secret_key and (
+            "HTTP_COOKIE" not in request.environ
+            or not request.cookies.get(self.get_cookie_name(app))
+        ):
             return self.session_class()
         return super().open_session(app, request)
 
@@ -34,7 +37,10 @@ class CookieSessionInterface(SecureCookieSessionInterface):
             # Flask's own conclusion for an empty, unchanged session, without first working out
             # every cookie setting: nothing to set, only Vary if the session was looked at.
             if session.accessed:
-                response.vary.add("Cookie")
+                if "Vary" in response.headers:
+                    response.vary.add("Cookie")
+                else:
+                    response.headers["Vary"] = "Cookie"
             return
         super().save_session(app, session, response)
 

@@ -80,3 +80,25 @@ def test_a_read_inside_a_transaction_sees_its_own_writes(app, db):
     assert decision is not None and decision.granted is True
     db.session.rollback()
     assert check(blind_index("ines@example.org"), "marketing_email") is None
+
+
+def test_a_prepared_select_reads_the_same_rows_with_or_without_a_transaction(app, db):
+    from sqlalchemy import bindparam, select
+
+    from privacy_service.consent.models import ConsentState
+    from privacy_service.reading import PreparedSelect, read_rows
+
+    record = ConsentRecordFactory(email="noa@example.org")
+    query = PreparedSelect(
+        select(ConsentState.record_id, ConsentState.occurred_at).where(
+            ConsentState.purpose_id == record.purpose_id,  # a value of the statement's own
+            ConsentState.email_index == bindparam("index"),
+        )
+    )
+    db.session.commit()
+    outside = read_rows(query, {"index": blind_index("noa@example.org")})
+    db.session.execute(text("SELECT 1"))  # now the session holds a transaction
+    inside = read_rows(query, {"index": blind_index("noa@example.org")})
+    assert [tuple(row) for row in inside] == [tuple(row) for row in outside]
+    assert outside[0][0] == record.id
+    assert outside[0][1].utcoffset().total_seconds() == 0
