@@ -27,7 +27,9 @@ class JsonErrorResourceProtector(ResourceProtector):
         """Authlib's own, except that the request object carries the path, not ``request.url``:
         building the full URL (an IRI conversion) cost more than checking a cached token, and
         bearer validation never reads it."""
-        oauth_request = JsonRequest(request.method, request.path, request.headers)
+        oauth_request = JsonRequest(request.method, request.path)
+        # Set afterwards: the constructor's "headers or {}" would count every header.
+        oauth_request.headers = request.headers
         oauth_request.payload = FlaskJsonPayload(request)
         kwargs["scopes"] = scopes
         for claim, value in kwargs.items():

@@ -75,14 +75,16 @@ def check() -> ResponseReturnValue:
     """
     query = _check_query()
     decision = service.check(blind_index(query["email"]), query["purpose"], query["organisation"])
-    answer = {
-        "allowed": bool(decision and decision.granted),
-        "purpose": query["purpose"],
-        "organisation": query["organisation"],
-        "decided_by": decision.as_json() if decision else None,
-    }
-    # json.dumps straight into the response: jsonify's provider dispatch cost a tenth of a check.
-    return Response(json.dumps(answer), mimetype="application/json")
+    # The JSON written directly, as for the bulk answers (bulk.answer_json): encoding dictionaries
+    # through jsonify cost a tenth of a check.
+    organisation = query["organisation"]
+    answer = (
+        f'{{"allowed":{"true" if decision and decision.granted else "false"},'
+        f'"purpose":{json.dumps(query["purpose"])},'
+        f'"organisation":{"null" if organisation is None else int(organisation)},'
+        f'"decided_by":{"null" if decision is None else bulk.decision_json(decision)}}}'
+    )
+    return Response(answer, mimetype="application/json")
 
 
 def _check_query() -> dict[str, Any]:

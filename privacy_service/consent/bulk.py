@@ -84,14 +84,21 @@ def document(emails: Sequence[str], purpose_code: str, organisation_id: int | No
 
 
 def answer_json(decision: service.Decision | None) -> str:
+    """One address's answer as JSON text (what PostgreSQL writes in _ANSWER_SQL)."""
     if decision is None:
         return REFUSED
     flag = "true" if decision.granted else "false"
+    return f'{{"allowed":{flag},"decided_by":{decision_json(decision)}}}'
+
+
+def decision_json(decision: service.Decision) -> str:
+    """``Decision.as_json()`` as JSON text."""
     return (
-        f'{{"allowed":{flag},"decided_by":{{"record_id":{int(decision.record_id)},'
-        f'"granted":{flag},"at":"{decision.at.isoformat()}",'
+        f'{{"record_id":{int(decision.record_id)},'
+        f'"granted":{"true" if decision.granted else "false"},'
+        f'"at":"{decision.at.isoformat()}",'
         f'"policy_version":{json.dumps(decision.policy_version)},'
-        f'"source":{json.dumps(decision.source)}}}}}'
+        f'"source":{json.dumps(decision.source)}}}'
     )
 
 
