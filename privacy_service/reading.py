@@ -58,7 +58,7 @@ class PreparedSelect:
     """A SELECT built once (at import) for a hot read path; ``read_rows`` runs it.
 
     On PostgreSQL its SQL is compiled once and run by ``ReadConnections`` on a DBAPI cursor:
-    per execution, SQLAlchemy's Connection, cache-key walk and result metadata cost almost half
+    per execution, SQLAlchemy's Connection, cache-key walk and result metadata cost a third of
     a consent check (measured in one process on a busy machine: 510 µs a check through them,
     350 µs without). Rows still get their column types' result processing
     (timezone-aware UTC datetimes), and psycopg binds the parameters as it would through
