@@ -10,6 +10,7 @@ one consistent snapshot anyway.
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -136,7 +137,9 @@ class ReadConnections:
     back, cost about a fifth of a consent check (README, "Benchmark"). These connections are
     opened through the engine's pool (its connect events apply), detached from it so they do
     not count against its size, stay in autocommit with one cursor each, and serve one thread
-    at a time. At most ``keep`` wait idle; all are closed when the engine is disposed.
+    at a time: there are as many as threads reading at once (request threads, bulk look-up
+    threads), ``keep`` at most wait idle, and all idle ones are closed when the engine is
+    disposed.
 
     Idle ones are not pinged: a read that meets a connection closed by the database (idle
     timeout, restart) drops it and every idle one, and runs again on a new connection. That
@@ -148,6 +151,7 @@ class ReadConnections:
         self.keep = keep
         self._idle: list[tuple[Any, Any]] = []
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def run(self, form: _DbapiForm, parameters: Mapping[str, Any]) -> list[tuple]:
         bound = form.parameters(parameters)
@@ -177,6 +181,9 @@ class ReadConnections:
 
     def _take(self) -> tuple[Any, Any]:
         with self._lock:
+            if self._pid != os.getpid():
+                # A forked process (gunicorn --preload) must not share its parent's sockets.
+                self._idle, self._pid = [], os.getpid()
             if self._idle:
                 return self._idle.pop()  # the most recently used: the least likely stale
         pooled = self.engine.raw_connection()
