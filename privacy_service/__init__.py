@@ -13,6 +13,7 @@ from privacy_service import crypto
 from privacy_service.clock import EXTENSION_NAME as CLOCK
 from privacy_service.clock import SystemClock
 from privacy_service.config import SETTINGS, build_flask_config, from_environment
+from privacy_service.database import ping_idle_connections
 from privacy_service.errors import register_error_handlers
 from privacy_service.extensions import (
     babel,
@@ -25,7 +26,7 @@ from privacy_service.extensions import (
 )
 from privacy_service.i18n import LANGUAGE_NAMES, select_locale
 from privacy_service.logs import configure_logging
-from privacy_service.web import register_security_headers
+from privacy_service.web import CookieSessionInterface, register_security_headers
 
 PACKAGE_DIR = Path(__file__).parent
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
@@ -78,6 +79,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     instance_path = Path(settings.get("INSTANCE_PATH") or PACKAGE_DIR.parent / "instance")
     app = Flask(__name__, instance_path=str(instance_path.resolve()))
+    app.session_interface = CookieSessionInterface()
     app.config.update(build_flask_config(settings, instance_path))
     app.config.update(config)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(_translation_directories())
@@ -94,6 +96,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         importlib.import_module(module)
 
     db.init_app(app)
+    with app.app_context():
+        idle_seconds = app.config["DATABASE_PING_IDLE_SECONDS"]
+        if db.engine.dialect.name != "sqlite" and idle_seconds > 0:
+            ping_idle_connections(db.engine, idle_seconds)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
     limiter.init_app(app)

@@ -86,6 +86,12 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "IMPORT_WORKER_THREAD": (_as_bool, True),
     "IMPORT_STALE_AFTER_SECONDS": (float, 120.0),
     "LOG_LEVEL": (str, "INFO"),
+    # A pooled PostgreSQL connection idle for this long is pinged before use (0: before every
+    # use, SQLAlchemy's pool_pre_ping). See database.ping_idle_connections for the trade-off.
+    "DATABASE_PING_IDLE_SECONDS": (float, 10.0),
+    # How long an API worker may reuse a validated access token without reading it again: the
+    # bound on how late a revocation made by another process takes effect (0: read every time).
+    "OAUTH_TOKEN_CACHE_SECONDS": (float, 5.0),
 }
 
 PRODUCTION_REQUIRED = ("SECRET_KEY", "DATABASE_URL")
@@ -133,7 +139,9 @@ def build_flask_config(settings: dict[str, Any], instance_path: Path) -> dict[st
     database_url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'privacy.db'}"
     database_url = normalise_database_url(database_url)
 
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    engine_options: dict[str, Any] = {}
+    if settings["DATABASE_PING_IDLE_SECONDS"] <= 0:
+        engine_options["pool_pre_ping"] = True
     if database_url.startswith("sqlite"):
         # Live-server tests and the scheduler thread share the file database.
         engine_options = {"connect_args": {"check_same_thread": False, "timeout": 30}}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
@@ -40,6 +41,8 @@ class UTCDateTime(TypeDecorator):
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
+        if value.tzinfo is UTC:
+            return value  # already UTC (PostgreSQL sessions in UTC): a bulk read has 100,000
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
@@ -60,3 +63,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+_CHECKED_IN_AT = "privacy_service.checked_in_at"
+
+
+def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat unused for ``idle_seconds`` or more.
+
+    ``pool_pre_ping`` pings on every checkout: one more round trip per request (a consent check
+    is one indexed read, so the ping alone cost about as much as the check). What the ping finds
+    is a connection closed behind the pool's back: by an idle timeout (PostgreSQL's
+    ``idle_session_timeout``, PgBouncer, NAT and firewalls: minutes, never seconds) or by a
+    database restart. A connection used less than ``idle_seconds`` ago escapes the first; the
+    second is SQLAlchemy's disconnect handling: the statement that meets a dead connection
+    fails, and the whole pool is invalidated so that every later checkout reconnects. Read-only
+    statements are run again once after such a failure (``reading.read_rows``), so only a
+    write in flight during a restart sees an error, as it would with pre-ping.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None:
+            record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_seconds:
+            return  # fresh, or used moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool replaces this connection (and every older one) and retries the checkout.
+            raise exc.InvalidatePoolError() from error

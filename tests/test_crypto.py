@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
 import stat
@@ -92,6 +93,23 @@ def test_blind_index_ignores_case_and_spaces_and_depends_on_key():
     assert ring.blind_index("a@example.org") != ring.blind_index("b@example.org")
     other = Keyring({"k1": _key()}, "k1", b"c" * 32)
     assert other.blind_index("a@example.org") != ring.blind_index("a@example.org")
+
+
+def test_blind_index_is_the_hmac_sha256_of_the_normalised_value():
+    # The indexes come from precomputed HMAC states; they must be the standard HMAC, or every
+    # stored index would stop matching.
+    ring = Keyring({"k1": _key()}, "k1", os.urandom(32))
+    values = ["a@example.org", " Camille@Example.ORG ", "josé@exemple.fr", "ﬁ@x.org", "", "x" * 300]
+    expected = [
+        hmac.digest(ring.blind_index_key, crypto.normalise_for_index(v).encode(), "sha256").hex()
+        for v in values
+    ]
+    assert ring.blind_indexes(values) == expected
+    assert [ring.blind_index(value) for value in values] == expected
+    assert (
+        ring.blind_index("Straße", kind="name")
+        == hmac.digest(ring.blind_index_key, b"strasse", "sha256").hex()
+    )
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, any_, bindparam, cast, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.types import String, Text
+from sqlalchemy.types import NullType, String
 
 from privacy_service import audit
 from privacy_service.accounts.models import Organisation
@@ -34,14 +34,14 @@ from privacy_service.consent.models import (
 from privacy_service.crypto import blind_index
 from privacy_service.errors import DomainError, InvalidInput
 from privacy_service.extensions import db
+from privacy_service.reading import PreparedSelect, gc_paused, read_rows
 from privacy_service.signing import sign, unsign
 
 MAX_BULK_ADDRESSES = 100_000
 PREFERENCES_LINK = "consent.preferences"
 _PURPOSE_CACHE = "privacy_service.consent.purposes"
-# Blind indexes per round trip: PostgreSQL takes them as one array parameter, SQLite as bound
-# variables (its limit is 32,766 per statement).
-_CHUNK = {"postgresql": 20_000, "sqlite": 5_000}
+# Blind indexes per statement where they are bound one by one (SQLite: 32,766 variables at most).
+_CHUNK = 5_000
 _HEX_ARRAY = re.compile(r"\{[0-9a-f,]*\}")
 
 
@@ -128,6 +128,13 @@ def create_purpose(fields: dict[str, Any], now: datetime, actor: str) -> Purpose
         {"code": purpose.code, "legal_basis": purpose.legal_basis},
         now=now,
     )
+    return purpose
+
+
+def scoped_purpose(purpose_code: str, organisation_id: int | None) -> PurposeRef:
+    """The purpose, if it may be asked about in this scope (else InvalidInput, 422)."""
+    purpose = purpose_ref(purpose_code)
+    _check_scope(purpose, organisation_id)
     return purpose
 
 
@@ -283,63 +290,109 @@ def _decision(row: Any) -> Decision:
     return Decision(row.record_id, row.granted, row.occurred_at, row.policy_version, row.source)
 
 
+# Built once: a check is the hot path of every sender (see reading.PreparedSelect).
+_CHECK_QUERIES = {
+    scoped: PreparedSelect(
+        select(*_STATE_COLUMNS[1:]).where(
+            ConsentState.email_index == bindparam("email_index"),
+            ConsentState.purpose_id == bindparam("purpose_id"),
+            ConsentState.organisation_id == bindparam("organisation_id")
+            if scoped
+            else ConsentState.organisation_id.is_(None),
+        )
+    )
+    for scoped in (False, True)
+}
+
+
 def check(
     email_index: str, purpose_code: str, organisation_id: int | None = None
 ) -> Decision | None:
     """The record deciding whether this subject consented; None means no consent."""
     purpose = purpose_ref(purpose_code)
-    row = db.session.execute(
-        select(*_STATE_COLUMNS).where(
-            ConsentState.email_index == email_index,
-            ConsentState.purpose_id == purpose.id,
-            _scope_filter(organisation_id),
-        )
-    ).first()
-    if row is None:
+    parameters = {"email_index": email_index, "purpose_id": purpose.id}
+    if organisation_id is not None:
+        parameters["organisation_id"] = organisation_id
+    rows = read_rows(_CHECK_QUERIES[organisation_id is not None], parameters)
+    if not rows:
         # Only on a miss: an unknown organisation must be an error, not a silent "no".
         _check_scope(purpose, organisation_id)
         return None
-    return _decision(row)
+    return Decision(*rows[0])
 
 
 def check_many(
     email_indexes: Sequence[str], purpose_code: str, organisation_id: int | None = None
 ) -> list[Decision | None]:
-    """One decision per blind index, in the order given, by set look-ups in large chunks."""
-    purpose = purpose_ref(purpose_code)
-    _check_scope(purpose, organisation_id)
+    """One decision per blind index, in the order given, by set look-ups (never one per index)."""
+    purpose = scoped_purpose(purpose_code, organisation_id)
+    if db.engine.dialect.name == "postgresql":
+        return _decisions_in_order(email_indexes, purpose.id, organisation_id)
     found = decisions_by_index(set(email_indexes), purpose.id, organisation_id)
     return [found.get(index) for index in email_indexes]
+
+
+def _bulk_query(scoped: bool) -> PreparedSelect:
+    """PostgreSQL: every index at once, as one array parameter.
+
+    One statement for up to MAX_BULK_ADDRESSES: the planner hashes the array and reads the
+    table once, where chunks would read it once each (measured: 100,000 indexes in one
+    statement take about 60 % of the time of five chunks of 20,000).
+    """
+    # The parameter is left untyped and cast to varchar[]: PostgreSQL then reads it as a constant
+    # array, which it hashes. Typed as text first (CAST($1::VARCHAR AS VARCHAR[])), it stays an
+    # expression, and 100,000 indexes are compared one by one with every row: minutes, not ms.
+    indexes = cast(bindparam("indexes", type_=NullType()), postgresql.ARRAY(String))
+    return PreparedSelect(
+        select(*_STATE_COLUMNS).where(
+            ConsentState.email_index == any_(indexes),
+            ConsentState.purpose_id == bindparam("purpose_id"),
+            ConsentState.organisation_id == bindparam("organisation_id")
+            if scoped
+            else ConsentState.organisation_id.is_(None),
+        ),
+        # Each array is different: a plan kept for one array would be wrong for the next.
+        server_prepared=False,
+    )
+
+
+_BULK_QUERIES = {scoped: _bulk_query(scoped) for scoped in (False, True)}
+
+
+def _decisions_in_order(
+    email_indexes: Sequence[str], purpose_id: int, organisation_id: int | None
+) -> list[Decision | None]:
+    # Blind indexes are hex, so the array's text form needs no quoting.
+    array = "{" + ",".join(email_indexes) + "}"
+    if _HEX_ARRAY.fullmatch(array) is None:
+        raise ValueError("blind indexes are hexadecimal strings")
+    parameters: dict[str, Any] = {"indexes": array, "purpose_id": purpose_id}
+    if organisation_id is not None:
+        parameters["organisation_id"] = organisation_id
+    with gc_paused():
+        found = {
+            index: Decision(record_id, granted, at, policy_version, source)
+            for index, record_id, granted, at, policy_version, source in read_rows(
+                _BULK_QUERIES[organisation_id is not None], parameters
+            )
+        }
+        return [found.get(index) for index in email_indexes]
 
 
 def decisions_by_index(
     email_indexes: Iterable[str], purpose_id: int, organisation_id: int | None
 ) -> dict[str, Decision]:
-    """Blind index -> deciding record, for those that have one (Core rows: no ORM loading)."""
+    """Blind index -> deciding record, for those that have one, in chunks of bound variables
+    (SQLite allows 32,766 per statement; PostgreSQL takes ``_decisions_in_order``)."""
     wanted = list(email_indexes)
     connection = db.session.connection()
-    dialect = connection.dialect.name
-    size = _CHUNK.get(dialect, 1000)
     conditions = (ConsentState.purpose_id == purpose_id, _scope_filter(organisation_id))
-    if dialect == "postgresql":
-        # One array parameter: the statement and its plan stay the same for every chunk.
-        matches = ConsentState.email_index == any_(
-            cast(bindparam("indexes", type_=Text()), postgresql.ARRAY(String))
-        )
-        query = select(*_STATE_COLUMNS).where(matches, *conditions)
     found: dict[str, Decision] = {}
-    for start in range(0, len(wanted), size):
-        chunk = wanted[start : start + size]
-        if dialect == "postgresql":
-            # Blind indexes are hex, so the array's text form needs no quoting.
-            array = "{" + ",".join(chunk) + "}"
-            if _HEX_ARRAY.fullmatch(array) is None:
-                raise ValueError("blind indexes are hexadecimal strings")
-            rows = connection.execute(query, {"indexes": array}).all()
-        else:
-            rows = connection.execute(
-                select(*_STATE_COLUMNS).where(ConsentState.email_index.in_(chunk), *conditions)
-            ).all()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        rows = connection.execute(
+            select(*_STATE_COLUMNS).where(ConsentState.email_index.in_(chunk), *conditions)
+        ).all()
         for index, record_id, granted, at, policy_version, source in rows:
             found[index] = Decision(record_id, granted, at, policy_version, source)
     return found

@@ -17,6 +17,9 @@ from privacy_service.extensions import db
 
 # Paths whose responses the operator's other sites may read (with the visitor's cookies).
 CORS_PATHS = ("/api/v1/cookies/preferences", "/consent/banner")
+# Paths without a visitor: static files, and the consent API that internal services call with
+# a bearer token (no browser, no cookie banner; skipping it is a cost saved on every check).
+NO_VISITOR_PATHS = ("/static/", "/api/v1/consent")
 
 
 def request_has_gpc() -> bool:
@@ -41,7 +44,7 @@ def remember_choice(choice: CookieChoice) -> None:
 
 
 def _load_consent() -> None:
-    if request.path.startswith("/static/"):
+    if request.path.startswith(NO_VISITOR_PATHS):
         return
     consent = cookies.read_cookie(
         request.cookies.get(CHOICE_COOKIE), clock.now(), current_app.config["COOKIE_POLICY_VERSION"]
@@ -91,8 +94,10 @@ def _set_cookies(response: Response) -> Response:
 
 
 def _cors(response: Response) -> Response:
+    if not request.path.startswith(CORS_PATHS):
+        return response
     origin = request.headers.get("Origin")
-    if not origin or not request.path.startswith(CORS_PATHS):
+    if not origin:
         return response
     response.vary.add("Origin")
     if is_allowed_origin(origin):

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import current_token
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import TokenMixin, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
-from flask import Flask
+from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select
 
 from privacy_service import audit, clock
 from privacy_service.errors import DomainError
 from privacy_service.extensions import authorization_server, db, require_oauth
 from privacy_service.oauth.models import OAuthClient, OAuthToken, hash_secret
+from privacy_service.reading import PreparedSelect, read_rows
 
 # Internal services get operator-wide scopes; customer clients only their own lists.
 SCOPES = {
@@ -75,13 +77,105 @@ def revoke_client(client: OAuthClient, now: datetime, actor: str) -> None:
     client.revoked_at = now
     audit.record(actor, "oauth.client_revoked", client.audit_ref, now=now)
     db.session.flush()
+    # This process forgets the client's tokens at once; other processes within the cache's
+    # lifetime (TokenCache).
+    token_cache().forget_client(client.id)
 
 
 def list_clients() -> list[OAuthClient]:
     return list(db.session.scalars(select(OAuthClient).order_by(OAuthClient.created_at.desc())))
 
 
-def current_client() -> OAuthClient:
+@dataclass(frozen=True)
+class ApiClient:
+    """The client behind a validated token, as API views use it (plain values, no session)."""
+
+    id: int
+    client_id: str
+    organisation_id: int | None
+
+    @property
+    def audit_ref(self) -> str:
+        return f"client:{self.client_id}"
+
+
+@dataclass(frozen=True)
+class ValidatedToken(TokenMixin):
+    """An access token found live in the database: its client, scope and expiry."""
+
+    client: ApiClient
+    scope: str
+    expires_at: datetime
+
+    def check_client(self, client: Any) -> bool:
+        return self.client.id == client.id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.expires_at - clock.now()).total_seconds())
+
+    def is_expired(self) -> bool:
+        # Checked on every request, cached or not: a token never outlives its expiry.
+        return clock.now() >= self.expires_at
+
+    def is_revoked(self) -> bool:
+        return False  # a revoked token is never built (see _live_token)
+
+
+class TokenCache:
+    """Tokens this process validated recently, by token hash, reused for ``seconds``.
+
+    Reading the token (and its client) cost one database round trip per API call, as much as a
+    consent check itself. Only live tokens are kept, never a failure, and each entry is reused
+    for at most ``seconds`` after it was read: a revocation made in another process (another
+    gunicorn worker or host) takes effect within that bound; in this process, at once
+    (``forget_client``). Expiry is checked on every request. A clock moved backwards ends the
+    entry rather than extending it.
+    """
+
+    def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
+        self.lifetime = timedelta(seconds=seconds)
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[datetime, ValidatedToken]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str, now: datetime) -> ValidatedToken | None:
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        read_at, token = entry
+        if read_at <= now < read_at + self.lifetime:
+            return token
+        self._entries.pop(token_hash, None)
+        return None
+
+    def put(self, token_hash: str, token: ValidatedToken, now: datetime) -> None:
+        if not self.lifetime:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                # Oldest first (dicts keep insertion order); a busy server has few clients.
+                for stale in list(self._entries)[: self.max_entries // 2]:
+                    del self._entries[stale]
+            self._entries[token_hash] = (now, token)
+
+    def forget_client(self, client_pk: int) -> None:
+        with self._lock:
+            for token_hash, (_, token) in list(self._entries.items()):
+                if token.client.id == client_pk:
+                    del self._entries[token_hash]
+
+
+_VALIDATED_TOKENS = "privacy_service.oauth.token_cache"
+
+
+def token_cache() -> TokenCache:
+    return current_app.extensions[_VALIDATED_TOKENS]
+
+
+def current_client() -> ApiClient:
     """The client whose bearer token authorised the current API request."""
     return current_token.client
 
@@ -104,14 +198,51 @@ def _save_token(token: dict[str, Any], request: Any) -> None:
     db.session.commit()
 
 
+# The token and its client in one indexed read, as plain columns (no ORM objects to build).
+_TOKEN_QUERY = PreparedSelect(
+    select(
+        OAuthToken.scope,
+        OAuthToken.issued_at,
+        OAuthToken.expires_in,
+        OAuthToken.revoked_at,
+        OAuthClient.id,
+        OAuthClient.client_id,
+        OAuthClient.organisation_id,
+        OAuthClient.revoked_at,
+    )
+    .join(OAuthClient, OAuthClient.id == OAuthToken.client_pk)
+    .where(OAuthToken.access_token_hash == bindparam("token_hash"))
+)
+
+
+def _live_token(token_hash: str) -> ValidatedToken | None:
+    """The token with this hash if it exists and neither it nor its client is revoked."""
+    rows = read_rows(_TOKEN_QUERY, {"token_hash": token_hash})
+    if not rows:
+        return None
+    scope, issued_at, expires_in, revoked_at, pk, client_id, organisation_id, client_revoked_at = (
+        rows[0]
+    )
+    if revoked_at is not None or client_revoked_at is not None:
+        return None
+    return ValidatedToken(
+        client=ApiClient(pk, client_id, organisation_id),
+        scope=scope,
+        expires_at=issued_at + timedelta(seconds=expires_in),
+    )
+
+
 class HashedBearerTokenValidator(BearerTokenValidator):
-    def authenticate_token(self, token_string: str) -> OAuthToken | None:
-        # The client comes in the same query: every API call checks whether it was revoked.
-        return db.session.scalar(
-            select(OAuthToken)
-            .options(joinedload(OAuthToken.client))
-            .where(OAuthToken.access_token_hash == hash_secret(token_string))
-        )
+    def authenticate_token(self, token_string: str) -> ValidatedToken | None:
+        token_hash = hash_secret(token_string)
+        cache = token_cache()
+        now = clock.now()
+        token = cache.get(token_hash, now)
+        if token is None:
+            token = _live_token(token_hash)
+            if token is not None and not token.is_expired():
+                cache.put(token_hash, token, now)
+        return token
 
 
 def purge_expired_tokens(now: datetime) -> int:
@@ -126,6 +257,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault(
         "OAUTH2_TOKEN_EXPIRES_IN", {"client_credentials": app.config["OAUTH_TOKEN_EXPIRES_IN"]}
     )
+    app.extensions[_VALIDATED_TOKENS] = TokenCache(app.config["OAUTH_TOKEN_CACHE_SECONDS"])
     authorization_server.init_app(app, query_client=_query_client, save_token=_save_token)
     authorization_server.register_grant(grants.ClientCredentialsGrant)
     if not require_oauth._token_validators:

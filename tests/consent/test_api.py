@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import random
 
+import pytest
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from privacy_service import clock as app_clock
@@ -332,3 +334,40 @@ def test_openapi_document_lists_every_consent_endpoint(client):
     assert emails["type"] == "array"
     docs = client.get("/api/docs").get_data(as_text=True)
     assert "/api/v1/consent/check" in docs
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "email=Ada@Example.ORG&purpose=marketing_email",
+        "email=%20ada@example.org%20&purpose=marketing_email&organisation=007",
+        "email=jos%C3%A9@exemple.fr&purpose=marketing_email",
+        "email=ada@example.org&purpose=marketing_email&organisation=%2B12",
+        "email=ada@example.org&purpose=marketing_email&organisation=1_000",
+        "email=ada@example.org&email=bob@example.org&purpose=x",
+        "email=ada@example.org&purpose=" + "p" * 61,
+        "email=ada@example.org&purpose=marketing_email&organisation=12.0",
+        "email=ada@example.org&purpose=marketing_email&admin=1",
+        "email=%20&purpose=marketing_email",
+        "email=nope&purpose=marketing_email",
+        "purpose=marketing_email",
+    ],
+)
+def test_the_check_query_shortcut_loads_what_the_schema_loads(app, query):
+    from privacy_service.consent.api import _check_query
+    from privacy_service.consent.schemas import CheckQuerySchema
+    from privacy_service.errors import InvalidInput
+
+    with app.test_request_context(f"/api/v1/consent/check?{query}"):
+        from flask import request
+
+        try:
+            expected = CheckQuerySchema().load(request.args.to_dict())
+        except ValidationError as error:
+            expected = error
+        if isinstance(expected, ValidationError):
+            with pytest.raises(InvalidInput) as refused:
+                _check_query()
+            assert set(refused.value.fields) == set(expected.messages)
+        else:
+            assert _check_query() == expected
