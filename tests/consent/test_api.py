@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import random
 
 import pytest
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from privacy_service import clock as app_clock
 from privacy_service.audit.models import AuditEvent
 from privacy_service.consent.models import ConsentRecord, ConsentState
 from privacy_service.consent.service import check, text_digest
 from privacy_service.crypto import blind_index
-from privacy_service.oauth.service import create_client
 from tests.factories import ConsentRecordFactory, OrganisationFactory
-
-
-def _token(client, db, scopes) -> str:
-    api_client, secret = create_client("mailer", scopes, app_clock.now(), "test")
-    db.session.commit()
-    basic = base64.b64encode(f"{api_client.client_id}:{secret}".encode()).decode()
-    response = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-    )
-    assert response.status_code == 200, response.json
-    return response.json["access_token"]
+from tests.support.oauth import issue_token
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -48,7 +33,7 @@ GRANT = {
 
 
 def test_token_flow_then_record_check_withdraw_and_history(client, db, clock):
-    token = _token(client, db, ["consent:read", "consent:write"])
+    token = issue_token(client, ["consent:read", "consent:write"])
     url = "/api/v1/consent/check?email=ada@example.org&purpose=marketing_email"
 
     before = client.get(url, headers=_auth(token))
@@ -109,13 +94,13 @@ def test_wrong_and_missing_tokens_are_401(client, db):
 
 
 def test_token_without_the_scope_is_403_and_stores_nothing(client, db):
-    reader = _token(client, db, ["consent:read"])
+    reader = issue_token(client, ["consent:read"])
     response = client.post("/api/v1/consent", json=GRANT, headers=_auth(reader))
     assert response.status_code == 403
     assert response.json["error"]["code"] == "insufficient_scope"
     assert db.session.scalar(select(func.count()).select_from(ConsentRecord)) == 0
 
-    other = _token(client, db, ["suppression:read"])
+    other = issue_token(client, ["suppression:read"])
     url = "/api/v1/consent/check?email=a@example.org&purpose=marketing_email"
     assert client.get(url, headers=_auth(other)).status_code == 403
 
@@ -123,7 +108,7 @@ def test_token_without_the_scope_is_403_and_stores_nothing(client, db):
 def test_organisation_scope_is_separate_from_the_operator(client, db):
     customer = OrganisationFactory()
     ConsentRecordFactory(email="lin@example.org", organisation_id=customer.id)
-    token = _token(client, db, ["consent:read"])
+    token = issue_token(client, ["consent:read"])
     base = "/api/v1/consent/check?email=lin@example.org&purpose=marketing_email"
     assert client.get(f"{base}&organisation={customer.id}", headers=_auth(token)).json["allowed"]
     assert client.get(base, headers=_auth(token)).json["allowed"] is False
@@ -144,7 +129,7 @@ def test_bulk_check_of_10000_addresses_matches_single_checks(client, db):
     rng.shuffle(emails)
     assert len(emails) == 10_000
 
-    token = _token(client, db, ["consent:read"])
+    token = issue_token(client, ["consent:read"])
     response = client.post(
         "/api/v1/consent/check",
         json={"purpose": "marketing_email", "emails": emails},
@@ -170,7 +155,7 @@ def test_bulk_check_of_10000_addresses_matches_single_checks(client, db):
 
 
 def test_bulk_check_refuses_bad_addresses_by_position_and_too_many(client, db):
-    token = _token(client, db, ["consent:read"])
+    token = issue_token(client, ["consent:read"])
     bad = client.post(
         "/api/v1/consent/check",
         json={"purpose": "marketing_email", "emails": ["ok@example.org", "nope", 12]},
@@ -197,7 +182,7 @@ def test_bulk_check_refuses_bad_addresses_by_position_and_too_many(client, db):
 
 
 def test_malformed_bodies_are_4xx_and_store_nothing(client, db):
-    token = _token(client, db, ["consent:write", "consent:read"])
+    token = issue_token(client, ["consent:write", "consent:read"])
     headers = _auth(token)
     cases = [
         (
@@ -300,7 +285,7 @@ def test_malformed_bodies_are_4xx_and_store_nothing(client, db):
 
 
 def test_grant_may_carry_only_the_hash_of_the_text(client, db):
-    token = _token(client, db, ["consent:write"])
+    token = issue_token(client, ["consent:write"])
     body = {**GRANT, "text": None, "text_sha256": text_digest("Shown elsewhere")}
     response = client.post("/api/v1/consent", json=body, headers=_auth(token))
     assert response.status_code == 201, response.json
@@ -308,7 +293,7 @@ def test_grant_may_carry_only_the_hash_of_the_text(client, db):
 
 
 def test_imported_old_evidence_does_not_override_a_later_withdrawal(client, db, clock):
-    token = _token(client, db, ["consent:write", "consent:read"])
+    token = issue_token(client, ["consent:write", "consent:read"])
     withdrawal = {**GRANT, "granted": False, "text": None}
     assert client.post("/api/v1/consent", json=withdrawal, headers=_auth(token)).status_code == 201
     old_import = {**GRANT, "source": "import", "occurred_at": "2024-03-01T09:00:00+00:00"}

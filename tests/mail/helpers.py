@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import re
@@ -10,12 +9,10 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from privacy_service import clock as app_clock
 from privacy_service.accounts.models import User
-from privacy_service.extensions import db
-from privacy_service.oauth.service import create_client
 from tests.factories import DEFAULT_PASSWORD, OrganisationFactory, UserFactory
 from tests.support.forms import login, submit_form
+from tests.support.oauth import issue_token
 
 _JOB_URL = re.compile(r"/lists/(\d+)/imports/(\d+)$")
 
@@ -90,19 +87,4 @@ def import_file(
 
 
 def api_token(client: FlaskClient, organisation_id: int | None, scopes: list[str]) -> str:
-    api_client, secret = create_client(
-        "integration", scopes, app_clock.now(), "test", organisation_id
-    )
-    db.session.commit()
-    basic = base64.b64encode(f"{api_client.client_id}:{secret}".encode()).decode()
-    response = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-    )
-    assert response.status_code == 200, response.json
-    return response.json["access_token"]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return issue_token(client, scopes, organisation_id)

@@ -8,28 +8,13 @@ from privacy_service import clock as app_clock
 from privacy_service.crypto import blind_index
 from privacy_service.mail.suppression import suppress
 from privacy_service.oauth.service import create_client
-
-
-def _token(client, db, scopes, organisation_id=None) -> str:
-    api_client, secret = create_client(
-        "test service", scopes, app_clock.now(), "test", organisation_id
-    )
-    db.session.commit()
-    basic = base64.b64encode(f"{api_client.client_id}:{secret}".encode()).decode()
-    response = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-    )
-    assert response.status_code == 200, response.json
-    assert response.json["token_type"].lower() == "bearer"
-    return response.json["access_token"]
+from tests.support.oauth import issue_token
 
 
 def test_token_then_suppression_lookup(client, db):
     suppress(blind_index("gone@example.org"), "erasure", app_clock.now())
     db.session.commit()
-    token = _token(client, db, ["suppression:read"])
+    token = issue_token(client, ["suppression:read"])
     headers = {"Authorization": f"Bearer {token}"}
     gone = client.get("/api/v1/suppression?email=Gone@Example.org", headers=headers)
     assert gone.json == {"suppressed": True, "reasons": ["erasure"]}
@@ -57,7 +42,7 @@ def test_missing_wrong_and_expired_tokens_are_401(client, db, clock):
     )
     assert wrong.status_code == 401
     assert wrong.json["error"]["code"] == "invalid_token"
-    token = _token(client, db, ["suppression:read"])
+    token = issue_token(client, ["suppression:read"])
     clock.advance(seconds=901)
     expired = client.get(
         "/api/v1/suppression?email=a@example.org", headers={"Authorization": f"Bearer {token}"}
@@ -66,7 +51,7 @@ def test_missing_wrong_and_expired_tokens_are_401(client, db, clock):
 
 
 def test_token_without_the_scope_is_403(client, db):
-    token = _token(client, db, ["consent:read"])
+    token = issue_token(client, ["consent:read"])
     response = client.get(
         "/api/v1/suppression?email=a@example.org", headers={"Authorization": f"Bearer {token}"}
     )
@@ -77,13 +62,13 @@ def test_token_without_the_scope_is_403(client, db):
 def test_tokens_are_stored_hashed(client, db):
     from sqlalchemy import text
 
-    token = _token(client, db, ["suppression:read"])
+    token = issue_token(client, ["suppression:read"])
     stored = db.session.execute(text("SELECT access_token_hash FROM oauth_token")).scalar_one()
     assert token not in stored and len(stored) == 64
 
 
 def test_malformed_query_is_a_422_with_fields(client, db):
-    token = _token(client, db, ["suppression:read"])
+    token = issue_token(client, ["suppression:read"])
     headers = {"Authorization": f"Bearer {token}"}
     response = client.get("/api/v1/suppression?email=not-an-email&extra=1", headers=headers)
     assert response.status_code == 422

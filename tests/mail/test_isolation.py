@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from privacy_service.mail.models import Contact, ContactList, ImportJob, ListMembership
 from privacy_service.oauth.models import OAuthClient
 from tests.factories import ContactListFactory, ListMembershipFactory
-from tests.mail.helpers import api_token, bearer, customer, import_file, log_in
+from tests.mail.helpers import api_token, customer, import_file, log_in
 from tests.support.forms import csrf_token
+from tests.support.oauth import bearer
 
 ID_PARAMETERS = {"list_id", "contact_id", "job_id", "client_pk"}
 CUSTOMER_BLUEPRINTS = ("mail.", "mail_api.")

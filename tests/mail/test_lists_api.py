@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from privacy_service.audit.models import AuditEvent
 from privacy_service.mail.models import Contact, ContactList, ListMembership
 from tests.factories import ContactListFactory, ListMembershipFactory, OrganisationFactory
-from tests.mail.helpers import api_token, bearer
+from tests.mail.helpers import api_token
+from tests.support.oauth import bearer
 
 
 @pytest.fixture

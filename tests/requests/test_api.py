@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from sqlalchemy import func, select
 
-from privacy_service import clock as app_clock
 from privacy_service.audit.models import AuditEvent
-from privacy_service.oauth.service import create_client
 from privacy_service.requests.models import DataSubjectRequest
-
-
-def _token(client, db, scopes) -> str:
-    api_client, secret = create_client("support desk", scopes, app_clock.now(), "test")
-    db.session.commit()
-    basic = base64.b64encode(f"{api_client.client_id}:{secret}".encode()).decode()
-    response = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-    )
-    return response.json["access_token"]
+from tests.support.oauth import issue_token
 
 
 def _count(db) -> int:
@@ -30,7 +15,7 @@ def _count(db) -> int:
 
 
 def test_a_service_files_a_verified_request(client, smtp, db, clock):
-    token = _token(client, db, ["requests:write"])
+    token = issue_token(client, ["requests:write"])
     response = client.post(
         "/api/v1/requests",
         json={
@@ -80,7 +65,7 @@ def test_a_service_files_a_verified_request(client, smtp, db, clock):
     ],
 )
 def test_invalid_bodies_are_422_with_the_field_and_nothing_is_stored(client, db, body, field):
-    token = _token(client, db, ["requests:write"])
+    token = issue_token(client, ["requests:write"])
     response = client.post(
         "/api/v1/requests", json=body, headers={"Authorization": f"Bearer {token}"}
     )
@@ -93,12 +78,12 @@ def test_invalid_bodies_are_422_with_the_field_and_nothing_is_stored(client, db,
 def test_authentication_scope_and_content_type_are_enforced(client, db):
     body = {"email": "a@example.org", "kind": "access"}
     assert client.post("/api/v1/requests", json=body).status_code == 401
-    wrong_scope = _token(client, db, ["consent:read"])
+    wrong_scope = issue_token(client, ["consent:read"])
     response = client.post(
         "/api/v1/requests", json=body, headers={"Authorization": f"Bearer {wrong_scope}"}
     )
     assert response.status_code == 403
-    token = _token(client, db, ["requests:write"])
+    token = issue_token(client, ["requests:write"])
     headers = {"Authorization": f"Bearer {token}"}
     as_form = client.post("/api/v1/requests", data=body, headers=headers)
     assert as_form.status_code == 415
