@@ -31,12 +31,10 @@ raw time / export time >= 0.3. ``--profile`` prints a cProfile of the providers 
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import math
 import secrets
 import sys
-import tempfile
 import time
 import tracemalloc
 import zipfile
@@ -44,9 +42,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.support import bench_app, recreate_database
 
 TARGET_RATIO = 0.3
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_export"
@@ -55,22 +55,6 @@ CONSENT_RECORDS = 200
 STRANGERS = 5000
 STRANGER_LISTS = 4
 STRANGER_EVENTS = 20
-
-
-def ensure_database(url: str) -> None:
-    base, _, name = url.rpartition("/")
-    engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        if not connection.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-        ):
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 @dataclass
@@ -446,24 +430,12 @@ def main() -> None:
 
     from flask_migrate import upgrade
 
-    from privacy_service import create_app
     from privacy_service.crypto import blind_index
     from privacy_service.extensions import db
 
-    ensure_database(options.database_url)
-    instance = Path(tempfile.mkdtemp(prefix="bench-export-"))
-    app = create_app(
-        {
-            "DATABASE_URL": options.database_url,
-            "INSTANCE_PATH": str(instance),
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "ENCRYPTION_KEYS": "kbench:"
-            + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "BLIND_INDEX_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "SCHEDULER_ENABLED": False,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
+    recreate_database(options.database_url)
+    app = bench_app(options.database_url, "export")
+    instance = Path(app.instance_path)
     dsn = options.database_url.replace("postgresql+psycopg://", "postgresql://")
     subject = "subject@example.org"
     large = "large.subject@example.org"

@@ -23,19 +23,19 @@ Target (issue 5): import rows/s >= 0.3 x bare bulk INSERT rows/s.
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import io
 import secrets
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.support import bench_app, recreate_database
 
 TARGET_RATIO = 0.3
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_lists"
@@ -63,22 +63,6 @@ def to_csv(header: list[str], rows: list[list[str]]) -> bytes:
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue().encode()
-
-
-def ensure_database(url: str) -> None:
-    base, _, name = url.rpartition("/")
-    engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        if not connection.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-        ):
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def bare_insert_into_same_tables(db, header: list[str], rows: list[list[str]]) -> float:
@@ -149,26 +133,13 @@ def main() -> None:
 
     from flask_migrate import upgrade
 
-    from privacy_service import create_app
     from privacy_service.accounts.models import Organisation
     from privacy_service.extensions import db
     from privacy_service.mail import imports
     from privacy_service.mail.models import ContactList, ImportJob, ListMembership
 
-    ensure_database(options.database_url)
-    instance = Path(tempfile.mkdtemp(prefix="bench-lists-"))
-    app = create_app(
-        {
-            "DATABASE_URL": options.database_url,
-            "INSTANCE_PATH": str(instance),
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "ENCRYPTION_KEYS": "kbench:"
-            + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "BLIND_INDEX_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "SCHEDULER_ENABLED": False,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
+    recreate_database(options.database_url)
+    app = bench_app(options.database_url, "lists")
     header = ["email", "name", "city", "phone", "notes"]
     rows = make_rows(options.rows)
     content = to_csv(header, rows)
