@@ -41,14 +41,14 @@ def test_a_check_survives_connections_the_database_closed(client, db, migrated_d
     _postgresql_only(migrated_database)
     ConsentRecordFactory(email="lou@example.org")
     url = "/api/v1/consent/check?email=lou@example.org&purpose=marketing_email"
-    from tests.consent.test_api import _auth, _token
+    from tests.support.oauth import bearer, issue_token
 
-    token = _token(client, db, ["consent:read"])
-    assert client.get(url, headers=_auth(token)).json["allowed"] is True
+    token = issue_token(client, ["consent:read"])
+    assert client.get(url, headers=bearer(token)).json["allowed"] is True
     db.session.close()  # the test's own session is not the point here
     assert _close_every_connection_of_the_app(db) >= 1
     # Used a moment ago, so not pinged: the read meets the dead connection and runs again.
-    answer = client.get(url, headers=_auth(token))
+    answer = client.get(url, headers=bearer(token))
     assert answer.status_code == 200
     assert answer.json["allowed"] is True
     db.engine.dispose()

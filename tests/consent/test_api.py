@@ -13,12 +13,7 @@ from privacy_service.consent.models import ConsentRecord, ConsentState
 from privacy_service.consent.service import check, text_digest
 from privacy_service.crypto import blind_index
 from tests.factories import ConsentRecordFactory, OrganisationFactory
-from tests.support.oauth import issue_token
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
+from tests.support.oauth import bearer, issue_token
 
 GRANT = {
     "email": "Ada@Example.org",
@@ -36,7 +31,7 @@ def test_token_flow_then_record_check_withdraw_and_history(client, db, clock):
     token = issue_token(client, ["consent:read", "consent:write"])
     url = "/api/v1/consent/check?email=ada@example.org&purpose=marketing_email"
 
-    before = client.get(url, headers=_auth(token))
+    before = client.get(url, headers=bearer(token))
     assert before.status_code == 200
     assert before.json == {
         "allowed": False,
@@ -45,13 +40,13 @@ def test_token_flow_then_record_check_withdraw_and_history(client, db, clock):
         "decided_by": None,
     }
 
-    created = client.post("/api/v1/consent", json=GRANT, headers=_auth(token))
+    created = client.post("/api/v1/consent", json=GRANT, headers=bearer(token))
     assert created.status_code == 201, created.json
     assert created.json["granted"] is True
     assert created.json["text_sha256"] == text_digest(GRANT["text"])
     assert created.json["recorded_by"].startswith("client:")
 
-    granted = client.get(url, headers=_auth(token)).json
+    granted = client.get(url, headers=bearer(token)).json
     assert granted["allowed"] is True
     assert granted["decided_by"]["record_id"] == created.json["id"]
     assert granted["decided_by"]["source"] == "double_opt_in"
@@ -60,15 +55,15 @@ def test_token_flow_then_record_check_withdraw_and_history(client, db, clock):
     clock.advance(minutes=1)
     withdrawal = {"email": "ada@example.org", "purpose": "marketing_email", "granted": False}
     withdrawal.update(policy_version="2026-01", source="api")
-    withdrawn = client.post("/api/v1/consent", json=withdrawal, headers=_auth(token))
+    withdrawn = client.post("/api/v1/consent", json=withdrawal, headers=bearer(token))
     assert withdrawn.status_code == 201, withdrawn.json
     # The very next check sees the withdrawal.
-    after = client.get(url, headers=_auth(token)).json
+    after = client.get(url, headers=bearer(token)).json
     assert after["allowed"] is False
     assert after["decided_by"]["record_id"] == withdrawn.json["id"]
     assert after["decided_by"]["granted"] is False
 
-    history = client.get("/api/v1/consent/history?email=ADA@example.org", headers=_auth(token))
+    history = client.get("/api/v1/consent/history?email=ADA@example.org", headers=bearer(token))
     assert history.status_code == 200
     records = history.json["records"]
     assert [r["granted"] for r in records] == [False, True]
@@ -87,22 +82,22 @@ def test_token_flow_then_record_check_withdraw_and_history(client, db, clock):
 def test_wrong_and_missing_tokens_are_401(client, db):
     url = "/api/v1/consent/check?email=a@example.org&purpose=marketing_email"
     assert client.get(url).status_code == 401
-    wrong = client.get(url, headers=_auth("not-a-token"))
+    wrong = client.get(url, headers=bearer("not-a-token"))
     assert wrong.status_code == 401
     assert wrong.json["error"]["code"] == "invalid_token"
-    assert client.post("/api/v1/consent/check", json={}, headers=_auth("x")).status_code == 401
+    assert client.post("/api/v1/consent/check", json={}, headers=bearer("x")).status_code == 401
 
 
 def test_token_without_the_scope_is_403_and_stores_nothing(client, db):
     reader = issue_token(client, ["consent:read"])
-    response = client.post("/api/v1/consent", json=GRANT, headers=_auth(reader))
+    response = client.post("/api/v1/consent", json=GRANT, headers=bearer(reader))
     assert response.status_code == 403
     assert response.json["error"]["code"] == "insufficient_scope"
     assert db.session.scalar(select(func.count()).select_from(ConsentRecord)) == 0
 
     other = issue_token(client, ["suppression:read"])
     url = "/api/v1/consent/check?email=a@example.org&purpose=marketing_email"
-    assert client.get(url, headers=_auth(other)).status_code == 403
+    assert client.get(url, headers=bearer(other)).status_code == 403
 
 
 def test_organisation_scope_is_separate_from_the_operator(client, db):
@@ -110,9 +105,9 @@ def test_organisation_scope_is_separate_from_the_operator(client, db):
     ConsentRecordFactory(email="lin@example.org", organisation_id=customer.id)
     token = issue_token(client, ["consent:read"])
     base = "/api/v1/consent/check?email=lin@example.org&purpose=marketing_email"
-    assert client.get(f"{base}&organisation={customer.id}", headers=_auth(token)).json["allowed"]
-    assert client.get(base, headers=_auth(token)).json["allowed"] is False
-    unknown = client.get(f"{base}&organisation=999999", headers=_auth(token))
+    assert client.get(f"{base}&organisation={customer.id}", headers=bearer(token)).json["allowed"]
+    assert client.get(base, headers=bearer(token)).json["allowed"] is False
+    unknown = client.get(f"{base}&organisation=999999", headers=bearer(token))
     assert unknown.status_code == 422
     assert "organisation" in unknown.json["error"]["fields"]
 
@@ -133,7 +128,7 @@ def test_bulk_check_of_10000_addresses_matches_single_checks(client, db):
     response = client.post(
         "/api/v1/consent/check",
         json={"purpose": "marketing_email", "emails": emails},
-        headers=_auth(token),
+        headers=bearer(token),
     )
     assert response.status_code == 200, response.json
     answers = response.json["answers"]
@@ -148,7 +143,7 @@ def test_bulk_check_of_10000_addresses_matches_single_checks(client, db):
     # The same through the single-address endpoint, for a sample.
     for email, answer in list(zip(emails, answers, strict=True))[:: 10_000 // 200]:
         single = client.get(
-            f"/api/v1/consent/check?email={email}&purpose=marketing_email", headers=_auth(token)
+            f"/api/v1/consent/check?email={email}&purpose=marketing_email", headers=bearer(token)
         ).json
         assert single["allowed"] == answer["allowed"]
         assert single["decided_by"] == answer["decided_by"]
@@ -159,7 +154,7 @@ def test_bulk_check_refuses_bad_addresses_by_position_and_too_many(client, db):
     bad = client.post(
         "/api/v1/consent/check",
         json={"purpose": "marketing_email", "emails": ["ok@example.org", "nope", 12]},
-        headers=_auth(token),
+        headers=bearer(token),
     )
     assert bad.status_code == 422
     assert set(bad.json["error"]["fields"]["emails"]) == {"1", "2"}
@@ -167,7 +162,7 @@ def test_bulk_check_refuses_bad_addresses_by_position_and_too_many(client, db):
     too_many = client.post(
         "/api/v1/consent/check",
         json={"purpose": "marketing_email", "emails": ["a@example.org"] * 100_001},
-        headers=_auth(token),
+        headers=bearer(token),
     )
     assert too_many.status_code == 422
     assert "emails" in too_many.json["error"]["fields"]
@@ -175,7 +170,7 @@ def test_bulk_check_refuses_bad_addresses_by_position_and_too_many(client, db):
     unknown_purpose = client.post(
         "/api/v1/consent/check",
         json={"purpose": "astrology", "emails": ["a@example.org"]},
-        headers=_auth(token),
+        headers=bearer(token),
     )
     assert unknown_purpose.status_code == 422
     assert "purpose" in unknown_purpose.json["error"]["fields"]
@@ -183,7 +178,7 @@ def test_bulk_check_refuses_bad_addresses_by_position_and_too_many(client, db):
 
 def test_malformed_bodies_are_4xx_and_store_nothing(client, db):
     token = issue_token(client, ["consent:write", "consent:read"])
-    headers = _auth(token)
+    headers = bearer(token)
     cases = [
         (
             client.post(
@@ -287,7 +282,7 @@ def test_malformed_bodies_are_4xx_and_store_nothing(client, db):
 def test_grant_may_carry_only_the_hash_of_the_text(client, db):
     token = issue_token(client, ["consent:write"])
     body = {**GRANT, "text": None, "text_sha256": text_digest("Shown elsewhere")}
-    response = client.post("/api/v1/consent", json=body, headers=_auth(token))
+    response = client.post("/api/v1/consent", json=body, headers=bearer(token))
     assert response.status_code == 201, response.json
     assert response.json["text_sha256"] == text_digest("Shown elsewhere")
 
@@ -295,15 +290,15 @@ def test_grant_may_carry_only_the_hash_of_the_text(client, db):
 def test_imported_old_evidence_does_not_override_a_later_withdrawal(client, db, clock):
     token = issue_token(client, ["consent:write", "consent:read"])
     withdrawal = {**GRANT, "granted": False, "text": None}
-    assert client.post("/api/v1/consent", json=withdrawal, headers=_auth(token)).status_code == 201
+    assert client.post("/api/v1/consent", json=withdrawal, headers=bearer(token)).status_code == 201
     old_import = {**GRANT, "source": "import", "occurred_at": "2024-03-01T09:00:00+00:00"}
-    assert client.post("/api/v1/consent", json=old_import, headers=_auth(token)).status_code == 201
+    assert client.post("/api/v1/consent", json=old_import, headers=bearer(token)).status_code == 201
     answer = client.get(
         "/api/v1/consent/check?email=ada@example.org&purpose=marketing_email",
-        headers=_auth(token),
+        headers=bearer(token),
     ).json
     assert answer["allowed"] is False
-    history = client.get("/api/v1/consent/history?email=ada@example.org", headers=_auth(token))
+    history = client.get("/api/v1/consent/history?email=ada@example.org", headers=bearer(token))
     assert [r["source"] for r in history.json["records"]] == ["double_opt_in", "import"]
 
 

@@ -12,15 +12,15 @@ from privacy_service import clock as app_clock
 from privacy_service.consent import bulk
 from privacy_service.consent.service import check
 from privacy_service.crypto import blind_index
-from tests.consent.test_api import _auth, _token
 from tests.factories import ConsentRecordFactory, OrganisationFactory
+from tests.support.oauth import bearer, issue_token
 
 
 def _bulk(client, token, emails, organisation=None):
     response = client.post(
         "/api/v1/consent/check",
         json={"purpose": "marketing_email", "emails": emails, "organisation": organisation},
-        headers=_auth(token),
+        headers=bearer(token),
     )
     assert response.status_code == 200, response.json
     return json.loads(response.get_data())
@@ -47,7 +47,7 @@ def test_answers_carry_exact_dates_and_any_text_like_the_single_check(client, db
         )
     ConsentRecordFactory(email="no@example.org", granted=False, text=None)
     emails = [*unusual, "no@example.org", "nobody@example.org", "MICRO@example.org"]
-    token = _token(client, db, ["consent:read"])
+    token = issue_token(client, ["consent:read"])
 
     answer = _bulk(client, token, emails)
     assert answer["purpose"] == "marketing_email" and answer["organisation"] is None
@@ -58,7 +58,7 @@ def test_answers_carry_exact_dates_and_any_text_like_the_single_check(client, db
     assert answer["answers"][1]["decided_by"]["policy_version"] == 'v"2"'
     for email, item in zip(emails, answer["answers"], strict=True):
         single = client.get(
-            f"/api/v1/consent/check?email={email}&purpose=marketing_email", headers=_auth(token)
+            f"/api/v1/consent/check?email={email}&purpose=marketing_email", headers=bearer(token)
         ).json
         assert (item["allowed"], item["decided_by"]) == (single["allowed"], single["decided_by"])
 
@@ -67,7 +67,7 @@ def test_organisation_answers_stay_in_their_scope(client, db):
     customer = OrganisationFactory()
     ConsentRecordFactory(email="lin@example.org", organisation_id=customer.id)
     ConsentRecordFactory(email="max@example.org")
-    token = _token(client, db, ["consent:read"])
+    token = issue_token(client, ["consent:read"])
     emails = ["lin@example.org", "max@example.org"]
     scoped = _bulk(client, token, emails, organisation=customer.id)
     assert [item["allowed"] for item in scoped["answers"]] == [True, False]
@@ -85,7 +85,7 @@ def test_parts_looked_up_side_by_side_give_the_answers_of_one_look_up(
     emails = [email for n, email in enumerate(known) for _ in range(1 + n % 2)]
     emails += [f"unknown{n}@example.net" for n in range(40)]
     emails.reverse()
-    token = _token(client, db, ["consent:read"])
+    token = issue_token(client, ["consent:read"])
     whole = _bulk(client, token, emails)
     monkeypatch.setattr(bulk, "_PART_MIN", 7)  # 140 addresses: 3 parts, on other threads
     parted = _bulk(client, token, emails)
@@ -112,12 +112,12 @@ def test_postgresql_gets_the_indexes_as_a_constant_array(app, db, migrated_datab
 
 
 def test_a_bad_address_anywhere_refuses_the_whole_request(client, db):
-    token = _token(client, db, ["consent:read"])
+    token = issue_token(client, ["consent:read"])
     emails = [f"ok{n}@example.org" for n in range(30)] + ["x@ab--cd.example.org"]
     response = client.post(
         "/api/v1/consent/check",
         json={"purpose": "marketing_email", "emails": emails},
-        headers=_auth(token),
+        headers=bearer(token),
     )
     assert response.status_code == 422
     assert list(response.json["error"]["fields"]["emails"]) == ["30"]
