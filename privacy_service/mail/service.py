@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -270,9 +270,13 @@ def get_contact(organisation_id: int, contact_id: int) -> Contact:
 
 def find_contact(organisation_id: int, email: str) -> Contact | None:
     """Exact search by address, through the blind index (nothing is decrypted to search)."""
+    return contact_by_index(organisation_id, blind_index(email))
+
+
+def contact_by_index(organisation_id: int, email_index: str) -> Contact | None:
     return db.session.scalar(
         select(Contact).where(
-            Contact.organisation_id == organisation_id, Contact.email_index == blind_index(email)
+            Contact.organisation_id == organisation_id, Contact.email_index == email_index
         )
     )
 
@@ -292,14 +296,8 @@ def get_membership(contact_list: ContactList, contact_id: int) -> ListMembership
     return membership
 
 
-def list_members(
-    contact_list: ContactList,
-    *,
-    page: int = 1,
-    per_page: int = 50,
-    status: str | None = None,
-    email: str | None = None,
-) -> Page:
+def _members_query(contact_list: ContactList, status: str | None, email: str | None) -> Select:
+    """The list's memberships (never another organisation's contacts), optionally filtered."""
     query = (
         select(ListMembership)
         .join(Contact, Contact.id == ListMembership.contact_id)
@@ -312,6 +310,18 @@ def list_members(
         query = query.where(ListMembership.status == status)
     if email:
         query = query.where(Contact.email_index == blind_index(email))
+    return query
+
+
+def list_members(
+    contact_list: ContactList,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    status: str | None = None,
+    email: str | None = None,
+) -> Page:
+    query = _members_query(contact_list, status, email)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = max(1, page)
     items = list(
@@ -334,20 +344,9 @@ def members_after(
     email: str | None = None,
 ) -> list[ListMembership]:
     """Keyset pagination for the API: memberships with an id above ``after``."""
-    query = (
-        select(ListMembership)
-        .join(Contact, Contact.id == ListMembership.contact_id)
-        .where(
-            ListMembership.list_id == contact_list.id,
-            Contact.organisation_id == contact_list.organisation_id,
-        )
-    )
+    query = _members_query(contact_list, status, email)
     if after:
         query = query.where(ListMembership.id > after)
-    if status:
-        query = query.where(ListMembership.status == status)
-    if email:
-        query = query.where(Contact.email_index == blind_index(email))
     return list(
         db.session.scalars(
             query.options(selectinload(ListMembership.contact))
@@ -446,12 +445,7 @@ def add_contact(
     if is_suppressed(email_index, contact_list.organisation_id):
         # The address was erased, unsubscribed, bounced or complained: never re-added.
         raise InvalidInput(fields={"email": [str(_l("This address is on the suppression list."))]})
-    contact = db.session.scalar(
-        select(Contact).where(
-            Contact.organisation_id == contact_list.organisation_id,
-            Contact.email_index == email_index,
-        )
-    )
+    contact = contact_by_index(contact_list.organisation_id, email_index)
     if contact is None:
         contact = Contact(
             organisation_id=contact_list.organisation_id,

@@ -29,7 +29,7 @@ from privacy_service.mail.models import (
     SubscriptionStatus,
 )
 from privacy_service.mail.sensitive import refuse_sensitive_data
-from privacy_service.mail.service import check_attributes
+from privacy_service.mail.service import check_attributes, contact_by_index
 from privacy_service.mail.suppression import is_suppressed
 from privacy_service.signing import InvalidToken, sign, unsign
 
@@ -77,12 +77,7 @@ def request_subscription(
     email_index = blind_index(email)
     if is_suppressed(email_index, contact_list.organisation_id):
         return None
-    contact = db.session.scalar(
-        select(Contact).where(
-            Contact.organisation_id == contact_list.organisation_id,
-            Contact.email_index == email_index,
-        )
-    )
+    contact = contact_by_index(contact_list.organisation_id, email_index)
     if contact is None:
         contact = Contact(
             organisation_id=contact_list.organisation_id,
