@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext
-from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from privacy_service.accounts.schemas import ProfileFields
 from privacy_service.accounts.service import PROFILE_FIELDS
@@ -133,12 +133,70 @@ class RequestCreateSchema(StrictSchema):
         return data
 
 
+STATUS_DESCRIPTION = (
+    "received -> awaiting_verification (web requests, until the address is confirmed) -> "
+    "verified -> in_review -> fulfilled | rejected (with a reason); expired: never confirmed. "
+    "fulfilled, rejected and expired are final."
+)
+
+
 class RequestCreatedSchema(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
-    status = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf([status.value for status in RequestStatus]),
+        metadata={"description": STATUS_DESCRIPTION},
+    )
     received_at = fields.DateTime(required=True)
-    due_at = fields.DateTime(required=True, metadata={"description": "received_at + 30 days"})
+    due_at = fields.DateTime(
+        required=True,
+        metadata={"description": "received_at + 30 days, later if the DPO extended it"},
+    )
+
+
+class StatusChangeSchema(Schema):
+    status = fields.String(required=True)
+    at = fields.DateTime(required=True)
+
+
+class RequestStatusSchema(RequestCreatedSchema):
+    """What the service that filed a request may follow: no address, no free text."""
+
+    original_due_at = fields.DateTime(
+        required=True, metadata={"description": "received_at + 30 days (GDPR art. 12(3))"}
+    )
+    extension_months = fields.Integer(
+        required=True, metadata={"description": "0 to 2 further months, with a reason"}
+    )
+    overdue = fields.Boolean(required=True, metadata={"description": "open and past due_at"})
+    closed_at = fields.DateTime(allow_none=True)
+    history = fields.List(
+        fields.Nested(StatusChangeSchema),
+        required=True,
+        metadata={"description": "Every status the request went through, oldest first"},
+    )
+
+
+class RequestsPageSchema(Schema):
+    items = fields.List(fields.Nested(RequestStatusSchema))
+    next_after = fields.Integer(
+        allow_none=True, metadata={"description": "Pass as `after` for the next page"}
+    )
+
+
+API_STATUS_FILTERS = ["open", *[status.value for status in RequestStatus]]
+
+
+class RequestsQuerySchema(StrictSchema):
+    status = choice_field(
+        API_STATUS_FILTERS,
+        required=False,
+        load_default=None,
+        metadata={"description": "One status, or open (any status not final); default: all"},
+    )
+    after = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
 # --- DPO actions ----------------------------------------------------------------------------

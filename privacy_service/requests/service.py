@@ -18,6 +18,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from privacy_service import audit
 from privacy_service.accounts.models import User
@@ -614,6 +615,53 @@ def fulfilment_times(now: datetime, weeks: int = 12, limit: int = 60) -> list[Fu
         for row in rows
     ]
     return list(reversed(times))
+
+
+def filed_request(filed_by: str, request_id: int) -> DataSubjectRequest:
+    """A request filed by ``filed_by`` (an API client); anyone else's answers NotFound (404)."""
+    request = db.session.scalar(
+        select(DataSubjectRequest).where(
+            DataSubjectRequest.id == request_id, DataSubjectRequest.filed_by == filed_by
+        )
+    )
+    if request is None:
+        raise NotFound()
+    return request
+
+
+def requests_filed_by(
+    filed_by: str, *, status: str | None, after: int | None, limit: int
+) -> list[DataSubjectRequest]:
+    """Keyset page (by id) of the requests ``filed_by`` filed; ``status`` may be "open"."""
+    query = select(DataSubjectRequest).where(DataSubjectRequest.filed_by == filed_by)
+    if status == "open":
+        query = query.where(DataSubjectRequest.status.in_([str(s) for s in OPEN_STATUSES]))
+    elif status:
+        query = query.where(DataSubjectRequest.status == status)
+    if after:
+        query = query.where(DataSubjectRequest.id > after)
+    query = query.options(selectinload(DataSubjectRequest.events))
+    return list(db.session.scalars(query.order_by(DataSubjectRequest.id).limit(limit)))
+
+
+def status_view(request: DataSubjectRequest, now: datetime) -> dict[str, Any]:
+    """The request as its filing service sees it (RequestStatusSchema)."""
+    return {
+        "id": request.id,
+        "kind": request.kind,
+        "status": request.status,
+        "received_at": request.received_at,
+        "due_at": request.due_at,
+        "original_due_at": request.original_due_at,
+        "extension_months": request.extension_months,
+        "overdue": request.is_overdue(now),
+        "closed_at": request.closed_at,
+        "history": [
+            {"status": event.to_status, "at": event.occurred_at}
+            for event in request.events
+            if event.to_status is not None
+        ],
+    }
 
 
 def requests_of_subject(email_index: str) -> list[DataSubjectRequest]:
