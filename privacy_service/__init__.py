@@ -63,6 +63,7 @@ BLUEPRINTS = (
 REGISTRATION_MODULES = (
     "privacy_service.accounts.subject_data",
     "privacy_service.accounts.jobs",
+    "privacy_service.oauth.jobs",
     "privacy_service.consent.subject_data",
     "privacy_service.mail.subject_data",
     "privacy_service.mail.jobs",

@@ -85,6 +85,8 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "IMPORT_THROTTLE_SECONDS": (float, 0.0),
     "IMPORT_WORKER_THREAD": (_as_bool, True),
     "IMPORT_STALE_AFTER_SECONDS": (float, 120.0),
+    # API writes sent with an Idempotency-Key: how long the first answer is kept for retries.
+    "IDEMPOTENCY_KEY_HOURS": (int, 24),
     "LOG_LEVEL": (str, "INFO"),
     # A pooled PostgreSQL connection idle for this long is pinged before use (0: before every
     # use, SQLAlchemy's pool_pre_ping). See database.ping_idle_connections for the trade-off.

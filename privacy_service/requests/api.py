@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from privacy_service import clock
 from privacy_service.extensions import csrf, require_oauth
+from privacy_service.oauth import idempotency
 from privacy_service.oauth.service import current_client
 from privacy_service.requests.models import RequestSource
 from privacy_service.requests.schemas import (
@@ -35,6 +36,7 @@ csrf.exempt(blueprint)
 
 @blueprint.post("/requests")
 @require_oauth("requests:write")
+@idempotency.idempotent
 def create_request() -> ResponseReturnValue:
     """File a data-subject request for a subject the calling service already authenticated.
     ---
@@ -44,8 +46,17 @@ def create_request() -> ResponseReturnValue:
       description: >
         The calling service vouches for the subject's identity, so the request starts verified
         (no confirmation email); its due date is 30 days after receipt. The requester is emailed
-        at each status change, in `locale`.
+        at each status change, in `locale`. With an Idempotency-Key header, a retry with the
+        same key and body gets the first answer (and the header Idempotent-Replayed true) and
+        files nothing new; the same key with another body is a 422. Keys are per client and
+        kept 24 hours.
       security: [{oauth2: ["requests:write"]}]
+      parameters:
+      - in: header
+        name: Idempotency-Key
+        required: false
+        schema: {type: string, maxLength: 255}
+        description: Any unique value per logical request (a UUID), reused on retries
       requestBody:
         required: true
         content:
@@ -61,7 +72,7 @@ def create_request() -> ResponseReturnValue:
         401: {description: Missing or invalid token}
         403: {description: Token lacks requests:write}
         415: {description: Body is not application/json}
-        422: {description: Invalid fields}
+        422: {description: Invalid fields, or an Idempotency-Key reused with another body}
     """
     data = load_json(RequestCreateSchema())
     client = current_client()
@@ -76,8 +87,9 @@ def create_request() -> ResponseReturnValue:
         source=RequestSource.API.value,
         filed_by=client.audit_ref,
     )
+    response = idempotency.remember(RequestCreatedSchema().dump(filed), 201, clock.now())
     commit_and_notify()
-    return jsonify(RequestCreatedSchema().dump(filed)), 201
+    return response
 
 
 @blueprint.get("/requests/<int:request_id>")
