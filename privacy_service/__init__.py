@@ -39,6 +39,7 @@ MODEL_MODULES = (
     "privacy_service.mail.models",
     "privacy_service.consent.models",
     "privacy_service.requests.models",
+    "privacy_service.webhooks.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -57,6 +58,8 @@ BLUEPRINTS = (
     ("privacy_service.mail.views", "blueprint"),
     ("privacy_service.mail.public", "blueprint"),
     ("privacy_service.mail.support", "blueprint"),
+    ("privacy_service.webhooks.api", "blueprint"),
+    ("privacy_service.webhooks.views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -69,6 +72,7 @@ REGISTRATION_MODULES = (
     "privacy_service.mail.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",
+    "privacy_service.webhooks.jobs",
 )
 
 

@@ -45,6 +45,9 @@ from privacy_service.requests.models import (
 from privacy_service.requests.sealed_files import read_sealed
 from privacy_service.signing import InvalidToken, sign, unsign
 from privacy_service.subjects import ErasureOutcome, Subject, providers
+from privacy_service.webhooks.events import emit
+from privacy_service.webhooks.models import EventType
+from privacy_service.webhooks.service import forget_subject
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +80,15 @@ def erase_subject(
     # account's removal cascades to it.
     outcomes = [provider.erase(subject, now) for provider in reversed(providers())]
     suppress(subject.email_index, "erasure", now)
+    # Queued webhook bodies naming the subject go too; subject.erased then tells every
+    # subscribed service to erase it in turn (its body is dropped once delivered).
+    forget_subject(subject.email_index)
+    emit(
+        EventType.SUBJECT_ERASED,
+        {"subject": subject.email_index, "request_id": _request_id(target)},
+        now,
+        email=subject.email,
+    )
     audit.record(
         actor,
         "requests.subject_erased",
@@ -91,6 +103,12 @@ def erase_subject(
     )
     db.session.flush()
     return outcomes
+
+
+def _request_id(target: str | None) -> int | None:
+    if target and target.startswith("request:"):
+        return int(target.removeprefix("request:"))
+    return None
 
 
 def outcome_summary(outcomes: list[ErasureOutcome]) -> dict[str, Any]:

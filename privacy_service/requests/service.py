@@ -43,6 +43,8 @@ from privacy_service.requests.models import (
 )
 from privacy_service.signing import InvalidToken, sign, unsign
 from privacy_service.subjects import Subject
+from privacy_service.webhooks.events import emit
+from privacy_service.webhooks.models import EventType
 
 # Privacy policy "Your rights": "Your requests will be processed within 30 days".
 ANSWER_PERIOD = timedelta(days=30)
@@ -221,6 +223,20 @@ def transition(
         request.audit_ref,
         {"from": from_status, "to": str(to_status), "kind": request.kind, **(details or {})},
         now=now,
+    )
+    emit(
+        EventType.REQUEST_STATUS_CHANGED,
+        {
+            "request_id": request.id,
+            "kind": request.kind,
+            "from": from_status,
+            "to": str(to_status),
+            "due_at": request.due_at.isoformat(),
+        },
+        now,
+        subject_index=request.email_index,
+        # An erasure's events never carry the address: subject.erased tells allowed endpoints.
+        email=request.email if request.kind != RequestKind.ERASURE else None,
     )
     if to_status in CLOSED_STATUSES:
         request.closed_at = now
