@@ -82,6 +82,8 @@ def create_request() -> ResponseReturnValue:
         reply_to=data.get("reply_to"),
         details=data.get("details"),
         proposed_changes=data.get("proposed_changes"),
+        contact_changes=data.get("contact_changes"),
+        new_email=data.get("new_email"),
         now=clock.now(),
         locale=data["locale"],
         source=RequestSource.API.value,

@@ -80,9 +80,17 @@ class AccountRequestForm(StrictSchema):
     correct_vat_number = text_field(500)
     correct_postal_address = text_field(500)
     correct_phone = text_field(500)
+    # What customers' lists hold: a name, attributes ("name: value" per line), the address.
+    contact_name = text_field(200)
+    contact_attributes = text_field(5000)
+    new_email = OptionalEmailAddress()
 
     @post_load
     def _proposals(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["contact_changes"] = {
+            "name": data.pop("contact_name", None),
+            "attributes": parse_attribute_lines(data.pop("contact_attributes", None)),
+        }
         raw = {
             field: data.pop(CORRECTION_PREFIX + field)
             for field in PROFILE_FIELDS
@@ -92,6 +100,32 @@ class AccountRequestForm(StrictSchema):
             data.pop(CORRECTION_PREFIX + field, None)
         data["proposed_changes"] = validate_proposals(raw, CORRECTION_PREFIX)
         return data
+
+
+def parse_attribute_lines(text: str | None) -> dict[str, str] | None:
+    """``name: value`` per line (a form's textarea) -> {name: value}; a line without a colon
+    is refused with the form field's name."""
+    attributes: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            raise ValidationError(
+                {"contact_attributes": [lazy_gettext("Write one “name: value” per line.")]}
+            )
+        attributes[name.strip()] = value.strip()
+    return attributes or None
+
+
+class ContactChangesSchema(StrictSchema):
+    name = text_field(200, metadata={"description": "New name in customers' lists"})
+    attributes = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        load_default=None,
+        metadata={"description": "Custom attribute -> new value"},
+    )
 
 
 class PublicRequestForm(AccountRequestForm):
@@ -123,6 +157,22 @@ class RequestCreateSchema(StrictSchema):
             + ", ".join(PROFILE_FIELDS)
             + ")"
         },
+    )
+
+    contact_changes = fields.Nested(
+        ContactChangesSchema,
+        load_default=None,
+        metadata={
+            "description": "Correction of the contact data customer organisations hold about "
+            "the address (applied per organisation after the DPO's approval; each organisation "
+            "is notified)"
+        },
+    )
+    new_email = OptionalEmailAddress(
+        metadata={
+            "description": "Correction of the address itself in customers' lists; the new "
+            "address receives its own confirmation link"
+        }
     )
 
     @post_load
@@ -247,6 +297,8 @@ class CorrectionApprovalSchema(StrictSchema):
     approve_vat_number = fields.String(load_default=None)
     approve_postal_address = fields.String(load_default=None)
     approve_phone = fields.String(load_default=None)
+    # One checkbox per organisation and change (repeated name; the view passes every value).
+    approve_contact = fields.String(load_default=None)
 
     @staticmethod
     def approved(data: dict[str, Any]) -> list[str]:

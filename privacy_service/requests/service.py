@@ -26,7 +26,7 @@ from privacy_service.accounts.service import find_user_by_email, staff_users
 from privacy_service.crypto import blind_index
 from privacy_service.errors import Conflict, InvalidInput, NotFound
 from privacy_service.extensions import db
-from privacy_service.requests import notifications
+from privacy_service.requests import corrections, notifications
 from privacy_service.requests.documents import UploadedDocument
 from privacy_service.requests.labels import STATUS_LABELS, label
 from privacy_service.requests.models import (
@@ -98,6 +98,8 @@ def file_request(
     reply_to: str | None = None,
     details: str | None = None,
     proposed_changes: dict[str, Any] | None = None,
+    contact_changes: dict[str, Any] | None = None,
+    new_email: str | None = None,
     document: UploadedDocument | None = None,
 ) -> DataSubjectRequest:
     """Record a request; web requests then wait for the address to be confirmed by email.
@@ -108,8 +110,16 @@ def file_request(
     if kind not in set(RequestKind):
         raise InvalidInput(fields={"kind": [_l("Choose one of the listed values.")]})
     if kind != RequestKind.CORRECTION:
-        proposed_changes = None
-    if kind == RequestKind.CORRECTION and not proposed_changes and not details:
+        proposed_changes = contact_changes = new_email = None
+    else:
+        contact_changes = corrections.check_contact_changes(contact_changes, new_email, email)
+    if (
+        kind == RequestKind.CORRECTION
+        and not proposed_changes
+        and not contact_changes
+        and not new_email
+        and not details
+    ):
         raise InvalidInput(
             fields={"details": [_l("Say what should be corrected, or propose new values.")]}
         )
@@ -123,6 +133,8 @@ def file_request(
         reply_to=reply_to if reply_to and reply_to.lower() != email.lower() else None,
         details=details,
         proposed_changes=proposed_changes or None,
+        proposed_contact_changes=contact_changes,
+        new_email=new_email,
         locale=locale,
         received_at=now,
         original_due_at=now + ANSWER_PERIOD,
@@ -143,6 +155,8 @@ def file_request(
             "identity_document": document is not None,
             "reply_address_differs": request.reply_to is not None,
             "proposed_fields": sorted(proposed_changes or {}),
+            "contact_fields": sorted(contact_changes or {}),
+            "address_correction": new_email is not None,
         },
         now=now,
     )
@@ -244,6 +258,8 @@ def transition(
         delete_identity_document(request, now)
     if notify:
         _notify_requester(request, to_status, now, reason, email_context or {})
+    if to_status == RequestStatus.VERIFIED:
+        corrections.send_new_address_link(request, now)
     db.session.flush()
     return event
 
