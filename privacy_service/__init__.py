@@ -39,6 +39,7 @@ MODEL_MODULES = (
     "privacy_service.mail.models",
     "privacy_service.consent.models",
     "privacy_service.requests.models",
+    "privacy_service.plans.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
