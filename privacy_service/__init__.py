@@ -37,6 +37,7 @@ MODEL_MODULES = (
     "privacy_service.accounts.models",
     "privacy_service.oauth.models",
     "privacy_service.mail.models",
+    "privacy_service.mail.outbox_models",
     "privacy_service.consent.models",
     "privacy_service.requests.models",
     "privacy_service.plans.models",

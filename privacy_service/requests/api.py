@@ -6,12 +6,11 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from privacy_service import clock
-from privacy_service.extensions import csrf, require_oauth
+from privacy_service.extensions import csrf, db, require_oauth
 from privacy_service.oauth.service import current_client
 from privacy_service.requests.models import RequestSource
 from privacy_service.requests.schemas import RequestCreatedSchema, RequestCreateSchema
 from privacy_service.requests.service import file_request
-from privacy_service.requests.views import commit_and_notify
 from privacy_service.validation import load_json
 
 blueprint = Blueprint("requests_api", __name__, url_prefix="/api/v1")
@@ -61,5 +60,5 @@ def create_request() -> ResponseReturnValue:
         source=RequestSource.API.value,
         filed_by=client.audit_ref,
     )
-    commit_and_notify()
+    db.session.commit()
     return jsonify(RequestCreatedSchema().dump(filed)), 201

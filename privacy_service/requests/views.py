@@ -25,7 +25,7 @@ from privacy_service.accounts.service import PROFILE_FIELDS
 from privacy_service.errors import InvalidInput
 from privacy_service.extensions import db, limiter
 from privacy_service.i18n import country_choices
-from privacy_service.requests import fulfilment, notifications, service
+from privacy_service.requests import fulfilment, service
 from privacy_service.requests.documents import read_document
 from privacy_service.requests.labels import (
     EVENT_LABELS,
@@ -44,12 +44,6 @@ from privacy_service.validation import load_form
 from privacy_service.web import form_limit
 
 blueprint = Blueprint("requests", __name__, template_folder="templates")
-
-
-def commit_and_notify() -> None:
-    """Commit, then send the emails the change queued (they go only if it committed)."""
-    db.session.commit()
-    notifications.deliver_queued(clock.now())
 
 
 # --- template helpers shared with the dashboard and the emails -------------------------------
@@ -168,7 +162,7 @@ def new_request() -> ResponseReturnValue:
     except InvalidInput as error:
         db.session.rollback()
         return _form_page("requests/new.html", 422, errors=error.fields)
-    commit_and_notify()
+    db.session.commit()
     # The same page whether or not the address is known to the service.
     return redirect(url_for("requests.sent"))
 
@@ -207,7 +201,7 @@ def new_account_request() -> ResponseReturnValue:
     except InvalidInput as error:
         db.session.rollback()
         return _form_page("requests/new.html", 422, errors=error.fields, account=user)
-    commit_and_notify()
+    db.session.commit()
     flash(
         gettext(
             "Your request #%(id)s is registered. We will answer by %(due)s.",
@@ -227,7 +221,7 @@ def confirm(token: str) -> ResponseReturnValue:
         filed = service.request_for_confirmation(token)
         return render_template("requests/confirm.html", filed=filed)
     filed = service.confirm_address(token, clock.now())
-    commit_and_notify()
+    db.session.commit()
     return render_template("requests/confirmed.html", filed=filed)
 
 
