@@ -37,9 +37,11 @@ MODEL_MODULES = (
     "privacy_service.accounts.models",
     "privacy_service.oauth.models",
     "privacy_service.mail.models",
+    "privacy_service.mail.outbox_models",
     "privacy_service.consent.models",
     "privacy_service.requests.models",
     "privacy_service.webhooks.models",
+    "privacy_service.plans.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.

@@ -12,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from privacy_service.crypto import EncryptedString
 from privacy_service.extensions import db
 
+# The operator is French (FAQ: French VAT); customers may choose their own zone.
+DEFAULT_TIMEZONE = "Europe/Paris"
+
 
 class Role(enum.StrEnum):
     MEMBER = "member"
@@ -31,6 +34,10 @@ class Organisation(db.Model):
     sending_approved_at: Mapped[datetime | None]
     # Privacy policy §3: account data kept one year after the relationship ends.
     closed_at: Mapped[datetime | None]
+    # IANA zone: quota days and billing cycles (plans) and campaign schedules (mail) follow it.
+    timezone: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE
+    )
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 

@@ -137,19 +137,13 @@ def remember(body: Any, status: int, now: datetime) -> Response:
     try:
         db.session.flush()
     except IntegrityError:
+        # The rollback also drops the mail this copy queued (the outbox forgets it).
         db.session.rollback()
-        _discard_queued_mail()
         stored = _find(pending["client_pk"], pending["key"])
         if stored is None:  # pragma: no cover - the winner rolled back after all
             raise
         raise _Replay(stored) from None
     return response
-
-
-def _discard_queued_mail() -> None:
-    from privacy_service.requests.notifications import discard_queued
-
-    discard_queued()
 
 
 def purge_expired(now: datetime) -> int:

@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from privacy_service import clock
-from privacy_service.extensions import csrf, require_oauth
+from privacy_service.extensions import csrf, db, require_oauth
 from privacy_service.oauth import idempotency
 from privacy_service.oauth.service import current_client
 from privacy_service.requests.models import RequestSource
@@ -27,7 +27,6 @@ from privacy_service.requests.service import (
     requests_filed_by,
     status_view,
 )
-from privacy_service.requests.views import commit_and_notify
 from privacy_service.validation import load_json, load_query
 
 blueprint = Blueprint("requests_api", __name__, url_prefix="/api/v1")
@@ -90,7 +89,7 @@ def create_request() -> ResponseReturnValue:
         filed_by=client.audit_ref,
     )
     response = idempotency.remember(RequestCreatedSchema().dump(filed), 201, clock.now())
-    commit_and_notify()
+    db.session.commit()
     return response
 
 

@@ -35,7 +35,6 @@ from privacy_service.requests.schemas import (
     QueueFilterSchema,
     ReasonSchema,
 )
-from privacy_service.requests.views import commit_and_notify
 from privacy_service.validation import load_form, load_query
 
 blueprint = Blueprint(
@@ -149,7 +148,7 @@ def _action(request_id: int, form: str, schema: Any, run: Any, message: str) -> 
     except InvalidInput as error:
         db.session.rollback()
         return _request_page(request_id, errors=error.fields, form=form, status=422)
-    commit_and_notify()
+    db.session.commit()
     flash(message, "success")
     return redirect(url_for("requests_dpo.request_page", request_id=request_id))
 
@@ -255,7 +254,7 @@ def apply_correction(request_id: int) -> ResponseReturnValue:
 def fulfil(request_id: int) -> ResponseReturnValue:
     subject_request = service.get_request(request_id, for_update=True)
     service.queue_fulfilment(subject_request, current_user, clock.now())
-    commit_and_notify()
+    db.session.commit()
     # Run it now; if it fails, the scheduled job retries it (and flags it after a few tries).
     fulfilment.process_fulfilments(clock.now, request_id=request_id)
     db.session.expire_all()

@@ -447,7 +447,7 @@ def _claim(now: datetime, request_id: int | None) -> int | None:
             )
             if request.fulfilment_attempts >= MAX_ATTEMPTS:
                 _flag_failed(request, now)
-                _commit_and_deliver(now)
+                db.session.commit()
                 continue
         request.fulfilment_state = FulfilmentState.RUNNING.value
         request.fulfilment_claimed_at = now
@@ -479,11 +479,10 @@ def _run(request_id: int, clock: Callable[[], datetime]) -> bool:
         else:
             raise Conflict(_l("A correction is fulfilled by approving its changes."))
         request.fulfilment_state = None
-        _commit_and_deliver(now)
+        db.session.commit()
         return True
     except Exception as exc:
         db.session.rollback()
-        notifications.discard_queued()
         log.error("fulfilment_failed", request_id=request_id, error_type=type(exc).__name__)
         request = db.session.get(DataSubjectRequest, request_id)
         if request is None or request.fulfilment_state != FulfilmentState.RUNNING:
@@ -499,7 +498,7 @@ def _run(request_id: int, clock: Callable[[], datetime]) -> bool:
             _flag_failed(request, now)
         else:
             request.fulfilment_state = FulfilmentState.QUEUED.value
-        _commit_and_deliver(now)
+        db.session.commit()
         return False
 
 

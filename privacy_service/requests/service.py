@@ -1,10 +1,10 @@
 """Request rules: intake, the status machine, the 30-day deadline and its extension, staff work.
 
-Functions change data and flush; the view or job that called them commits, then delivers the
-emails they queued (``notifications.deliver_queued``). Every status change goes through
-``transition()``: it refuses a move the machine does not allow, writes the timeline and an audit
-event (ids and statuses only, never an address or a blind index: the audit chain cannot be erased),
-and emails the requester in the language stored with the request.
+Functions change data and flush, queueing their emails in the outbox in the same transaction;
+the view or job that called them commits (the emails go only if it committed). Every status
+change goes through ``transition()``: it refuses a move the machine does not allow, writes the
+timeline and an audit event (ids and statuses only, never an address or a blind index: the audit
+chain cannot be erased), and emails the requester in the language stored with the request.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from privacy_service.accounts.service import PROFILE_FIELDS
 from privacy_service.errors import InvalidInput, NotFound
 from privacy_service.extensions import db, limiter
 from privacy_service.i18n import country_choices
-from privacy_service.requests import corrections, fulfilment, notifications, service
+from privacy_service.requests import corrections, fulfilment, service
 from privacy_service.requests.documents import read_document
 from privacy_service.requests.labels import (
     CONTACT_FIELD_LABELS,
@@ -45,12 +45,6 @@ from privacy_service.validation import load_form
 from privacy_service.web import form_limit
 
 blueprint = Blueprint("requests", __name__, template_folder="templates")
-
-
-def commit_and_notify() -> None:
-    """Commit, then send the emails the change queued (they go only if it committed)."""
-    db.session.commit()
-    notifications.deliver_queued(clock.now())
 
 
 # --- template helpers shared with the dashboard and the emails -------------------------------
@@ -173,7 +167,7 @@ def new_request() -> ResponseReturnValue:
         db.session.rollback()
         errors = corrections.form_field_errors(error.fields)
         return _form_page("requests/new.html", 422, errors=errors)
-    commit_and_notify()
+    db.session.commit()
     # The same page whether or not the address is known to the service.
     return redirect(url_for("requests.sent"))
 
@@ -215,7 +209,7 @@ def new_account_request() -> ResponseReturnValue:
         db.session.rollback()
         errors = corrections.form_field_errors(error.fields)
         return _form_page("requests/new.html", 422, errors=errors, account=user)
-    commit_and_notify()
+    db.session.commit()
     flash(
         gettext(
             "Your request #%(id)s is registered. We will answer by %(due)s.",
@@ -235,7 +229,7 @@ def confirm(token: str) -> ResponseReturnValue:
         filed = service.request_for_confirmation(token)
         return render_template("requests/confirm.html", filed=filed)
     filed = service.confirm_address(token, clock.now())
-    commit_and_notify()
+    db.session.commit()
     return render_template("requests/confirmed.html", filed=filed)
 
 
@@ -248,7 +242,7 @@ def confirm_new_address(token: str) -> ResponseReturnValue:
         filed = corrections.request_for_new_address(token, max_age)
         return render_template("requests/confirm_new_address.html", filed=filed)
     filed = corrections.confirm_new_address(token, clock.now(), max_age)
-    commit_and_notify()
+    db.session.commit()
     return render_template("requests/new_address_confirmed.html", filed=filed)
 
 
