@@ -106,6 +106,17 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "IMPORT_THROTTLE_SECONDS": (float, 0.0),
     "IMPORT_WORKER_THREAD": (_as_bool, True),
     "IMPORT_STALE_AFTER_SECONDS": (float, 120.0),
+    # API writes sent with an Idempotency-Key: how long the first answer is kept for retries.
+    "IDEMPOTENCY_KEY_HOURS": (int, 24),
+    # Webhooks: attempts before a delivery is dead-lettered, exponential back-off (base and cap,
+    # with jitter), the HTTP timeout, how long delivered and dead rows are kept, and whether
+    # http:// to a loopback address is accepted (tests, local development; never in production).
+    "WEBHOOK_MAX_ATTEMPTS": (int, 12),
+    "WEBHOOK_RETRY_BASE_SECONDS": (float, 30.0),
+    "WEBHOOK_RETRY_MAX_SECONDS": (float, 6 * 3600.0),
+    "WEBHOOK_TIMEOUT_SECONDS": (float, 10.0),
+    "WEBHOOK_DELIVERY_RETENTION_DAYS": (int, 30),
+    "WEBHOOK_ALLOW_LOOPBACK_HTTP": (_as_bool, None),
     "LOG_LEVEL": (str, "INFO"),
     # A pooled PostgreSQL connection idle for this long is pinged before use (0: before every
     # use, SQLAlchemy's pool_pre_ping). See database.ping_idle_connections for the trade-off.
@@ -184,6 +195,9 @@ def build_flask_config(settings: dict[str, Any], instance_path: Path) -> dict[st
         REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        # Production sends webhooks over HTTPS only, whatever the setting says.
+        WEBHOOK_ALLOW_LOOPBACK_HTTP=not production
+        and settings["WEBHOOK_ALLOW_LOOPBACK_HTTP"] in (None, True),
     )
     return flask_config
 
