@@ -194,7 +194,7 @@ class _Recorder:
                 _table.c.claim_token == self.token,
                 _table.c.status == OutboxStatus.SENDING.value,
             )
-            .values(claim_token=None, claimed_until=None, **values)
+            .values(claim_token=None, claimed_until=None, message_id=message.message_id, **values)
         )
         event = None
         if message.organisation_id is not None and message.recipient_index is not None:
@@ -239,7 +239,6 @@ class _Recorder:
         values: dict[str, Any] = {
             "status": OutboxStatus.SENT.value,
             "sent_at": self.now(),
-            "message_id": message.message_id,
             "last_error": None,
             "content": None,  # data minimisation: the message is gone, its copy goes too
         }
