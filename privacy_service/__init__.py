@@ -58,6 +58,7 @@ BLUEPRINTS = (
     ("privacy_service.mail.views", "blueprint"),
     ("privacy_service.mail.public", "blueprint"),
     ("privacy_service.mail.support", "blueprint"),
+    ("privacy_service.mail.relay_webhook", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
