@@ -59,6 +59,7 @@ BLUEPRINTS = (
     ("privacy_service.mail.public", "blueprint"),
     ("privacy_service.mail.support", "blueprint"),
     ("privacy_service.mail.relay_webhook", "blueprint"),
+    ("privacy_service.mail.senders_views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
