@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import structlog
@@ -80,7 +81,7 @@ class ClaimedMessage:
     attempts: int
     reference: str | None
 
-    @property
+    @cached_property
     def message_id(self) -> str:
         return message_id_for(self.id, self.created_at)
 
