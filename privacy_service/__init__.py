@@ -62,6 +62,8 @@ BLUEPRINTS = (
     ("privacy_service.mail.support", "blueprint"),
     ("privacy_service.webhooks.api", "blueprint"),
     ("privacy_service.webhooks.views", "blueprint"),
+    ("privacy_service.mail.relay_webhook", "blueprint"),
+    ("privacy_service.mail.senders_views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.

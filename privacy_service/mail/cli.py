@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import BinaryIO
 
 import click
 from flask.cli import AppGroup
@@ -52,3 +53,27 @@ def detect_interrupted(stale_after: int) -> None:
 
 
 mail_cli = AppGroup("mail", help="Sending: bounce and complaint reports.")
+
+
+@mail_cli.command("ingest")
+@click.argument("source", type=click.File("rb"))
+@click.option(
+    "--recipient",
+    envvar=["ORIGINAL_RECIPIENT", "RECIPIENT"],
+    default=None,
+    help="The address the report was delivered to (Postfix's pipe sets ORIGINAL_RECIPIENT).",
+)
+def ingest_report(source: BinaryIO, recipient: str | None) -> None:
+    """Read one bounce (DSN) or complaint (ARF) report from FILE or - (standard input)."""
+    from privacy_service.mail import bounces
+
+    try:
+        result = bounces.ingest(source.read(), clock.now(), envelope_recipient=recipient)
+    except bounces.ReportTooLarge as exc:
+        raise click.ClickException("report too large") from exc
+    db.session.commit()
+    bounces.notify(result)
+    click.echo(
+        f"{result.notices} notice(s): {result.matched} matched, "
+        f"{result.suppressed} address(es) suppressed, {result.unmatched} unmatched."
+    )

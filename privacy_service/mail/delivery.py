@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import structlog
@@ -42,11 +43,28 @@ from privacy_service.mail.outbox_models import (
     OutboxMessage,
     OutboxStatus,
 )
-from privacy_service.mail.transport import Relay, RelayUnavailable, Reply, open_relay
+from privacy_service.mail.transport import Relay, RelayUnavailable, open_relay
 
 log = structlog.get_logger(__name__)
 
 _table = OutboxMessage.__table__
+
+# The "sent" marks as PostgreSQL runs them from ``_Recorder.sent_soon`` (the same changes as
+# ``_Recorder.sent``): $1 now, $2 Message-ID, $3 row id, $4 this worker's claim token.
+_SENT_WHERE = b"WHERE id = $3::bigint AND claim_token = $4 AND status = 'sending'"
+_SENT_SET = (
+    b"UPDATE outbox_message SET status = 'sent', sent_at = $1::timestamptz, last_error = NULL,"
+    b" content = NULL, claim_token = NULL, claimed_until = NULL, message_id = $2"
+)
+_SENT_WITH_EVENT = (
+    b"WITH moved AS (" + _SENT_SET + b" " + _SENT_WHERE + b" RETURNING id, organisation_id,"
+    b" contact_id, recipient_index, campaign_id) INSERT INTO message_event (organisation_id,"
+    b" contact_id, email_index, kind, campaign_id, outbox_message_id, occurred_at)"
+    b" SELECT organisation_id, contact_id, recipient_index, 'sent', campaign_id, id,"
+    b" $1::timestamptz FROM moved"
+)
+# The service's own mail keeps nothing of its recipient once sent.
+_SENT_OWN_MAIL = _SENT_SET + b", recipient = NULL, recipient_index = NULL " + _SENT_WHERE
 
 
 @dataclass
@@ -63,7 +81,7 @@ class ClaimedMessage:
     attempts: int
     reference: str | None
 
-    @property
+    @cached_property
     def message_id(self) -> str:
         return message_id_for(self.id, self.created_at)
 
@@ -174,9 +192,11 @@ class _Recorder:
             self.connection.exec_driver_sql("SET synchronous_commit TO off")
         self.results: list[DeliveryResult] = []
         self.undeliverable: list[ClaimedMessage] = []
+        self._in_flight: ClaimedMessage | None = None
 
     def close(self) -> None:
         try:
+            self.settle()
             if self.postgres:
                 self.connection.exec_driver_sql("RESET synchronous_commit")
         finally:
@@ -194,7 +214,7 @@ class _Recorder:
                 _table.c.claim_token == self.token,
                 _table.c.status == OutboxStatus.SENDING.value,
             )
-            .values(claim_token=None, claimed_until=None, **values)
+            .values(claim_token=None, claimed_until=None, message_id=message.message_id, **values)
         )
         event = None
         if message.organisation_id is not None and message.recipient_index is not None:
@@ -239,7 +259,6 @@ class _Recorder:
         values: dict[str, Any] = {
             "status": OutboxStatus.SENT.value,
             "sent_at": self.now(),
-            "message_id": message.message_id,
             "last_error": None,
             "content": None,  # data minimisation: the message is gone, its copy goes too
         }
@@ -248,6 +267,37 @@ class _Recorder:
             values.update(recipient=None, recipient_index=None)
         self._write(message, values, MessageEventKind.SENT.value, None)
         self._result(message, OutboxStatus.SENT.value, None)
+
+    def sent_soon(self, message: ClaimedMessage) -> None:
+        """``sent``, started now and finished by ``settle``: on PostgreSQL the statement goes
+        out at once (libpq's asynchronous call; it commits on its own under autocommit) and its
+        answer is read later, so it travels while the next envelope goes to the relay."""
+        if not self.postgres:
+            self.sent(message)
+            return
+        now = self.now()
+        params = [now.isoformat().encode(), message.message_id.encode(), str(message.id).encode()]
+        params.append(self.token.encode())
+        sql = _SENT_WITH_EVENT if message.organisation_id is not None else _SENT_OWN_MAIL
+        pgconn = self.connection.connection.driver_connection.pgconn
+        pgconn.send_query_params(sql, params)
+        self._in_flight = message
+        self._result(message, OutboxStatus.SENT.value, None)
+
+    def settle(self) -> None:
+        """Read the answer to the mark ``sent_soon`` started (raises if it failed)."""
+        message, self._in_flight = self._in_flight, None
+        if message is None:
+            return
+        from psycopg import pq
+
+        pgconn = self.connection.connection.driver_connection.pgconn
+        failed = None
+        while (result := pgconn.get_result()) is not None:
+            if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+                failed = result.get_error_message(pgconn.client_encoding)
+        if failed is not None:
+            raise RuntimeError("outbox mark failed: " + failed.split("\n", 1)[0][:200])
 
     def refused(self, message: ClaimedMessage, code: str, permanent: bool) -> None:
         if permanent or message.attempts >= self.retry.max_attempts:
@@ -355,57 +405,96 @@ def deliver_batch(
     return outcome
 
 
+class _Marks:
+    """The recorder's writes in order, the "sent" mark of message k overlapping the envelope of
+    message k+1 (``_Recorder.sent_soon``). ``wait`` runs before k+1's content is written
+    (``Relay.send(before_data=...)``): no message is handed over before the previous one's mark
+    is committed, which keeps the bound at one message."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        self.recorder = recorder
+
+    def later(self, write: Callable[..., Any], *args: Any) -> None:
+        self.wait()
+        write(*args)
+
+    def now(self, write: Callable[..., Any], *args: Any) -> Any:
+        self.wait()
+        return write(*args)
+
+    def wait(self) -> None:
+        self.recorder.settle()
+
+    def close(self) -> None:
+        self.wait()
+
+
 def _send(
     batch: list[ClaimedMessage],
     recorder: _Recorder,
     lease: timedelta,
     stop: threading.Event | None,
 ) -> None:
+
+    marks = _Marks(recorder)
+    try:
+        try:
+            relay: Relay = open_relay(current_app.config, current_app.instance_path)
+        except RelayUnavailable as exc:
+            log.warning("relay_unavailable", error=exc.code, messages=len(batch))
+            for message in batch:
+                marks.now(recorder.refused, message, exc.code, False)
+            return
+        try:
+            _send_over(relay, batch, recorder, marks, lease, stop)
+        except Exception:
+            relay.abort()  # never end a message whose predecessor's mark failed
+            raise
+        finally:
+            relay.close()
+    finally:
+        marks.close()
+
+
+def _send_over(
+    relay: Relay,
+    batch: list[ClaimedMessage],
+    recorder: _Recorder,
+    marks: _Marks,
+    lease: timedelta,
+    stop: threading.Event | None,
+) -> None:
     from privacy_service.mail.senders import DkimSigners
 
-    try:
-        relay: Relay = open_relay(current_app.config, current_app.instance_path)
-    except RelayUnavailable as exc:
-        log.warning("relay_unavailable", error=exc.code, messages=len(batch))
-        for message in batch:
-            recorder.refused(message, exc.code, permanent=False)
-        return
     signers = DkimSigners()
     renewed_at = recorder.now()
-    try:
-        for position, message in enumerate(batch):
-            if stop is not None and stop.is_set():
-                recorder.release(batch[position:])
-                return
-            if recorder.now() - renewed_at > lease / 3:
-                recorder.renew(lease)
-                renewed_at = recorder.now()
-            data = signers.sign(
-                message.organisation_id,
-                f"Message-ID: {message.message_id}\r\n".encode() + message.content,
-            )
-            sender = return_path_for(message.id, message.created_at)
-            try:
-                reply = relay.send(sender, message.recipient, data)
-            except RelayUnavailable as exc:
-                log.warning("relay_connection_lost", error=exc.code, outbox_id=message.id)
-                recorder.refused(message, exc.code, permanent=False)
-                recorder.release(batch[position + 1 :])
-                return
-            except (UnicodeEncodeError, ValueError):
-                recorder.refused(message, "unsendable_address", permanent=True)
-                continue
-            _record_reply(recorder, message, reply)
-    finally:
-        relay.close()
-
-
-def _record_reply(recorder: _Recorder, message: ClaimedMessage, reply: Reply) -> None:
-    if reply.accepted:
-        recorder.sent(message)
-        return
-    log.info("relay_refused", outbox_id=message.id, code=reply.error_code)
-    recorder.refused(message, reply.error_code, permanent=reply.permanent)
+    for position, message in enumerate(batch):
+        if stop is not None and stop.is_set():
+            marks.now(recorder.release, batch[position:])
+            return
+        if recorder.now() - renewed_at > lease / 3:
+            marks.now(recorder.renew, lease)
+            renewed_at = recorder.now()
+        data = signers.sign(
+            message.organisation_id,
+            f"Message-ID: {message.message_id}\r\n".encode() + message.content,
+        )
+        sender = return_path_for(message.id, message.created_at)
+        try:
+            reply = relay.send(sender, message.recipient, data, before_data=marks.wait)
+        except RelayUnavailable as exc:
+            log.warning("relay_connection_lost", error=exc.code, outbox_id=message.id)
+            marks.now(recorder.refused, message, exc.code, False)
+            marks.now(recorder.release, batch[position + 1 :])
+            return
+        except (UnicodeEncodeError, ValueError):
+            marks.now(recorder.refused, message, "unsendable_address", True)
+            continue
+        if reply.accepted:
+            marks.later(recorder.sent_soon, message)
+        else:
+            log.info("relay_refused", outbox_id=message.id, code=reply.error_code)
+            marks.now(recorder.refused, message, reply.error_code, reply.permanent)
 
 
 def _count(outcome: DeliveryOutcome) -> dict[str, int]:

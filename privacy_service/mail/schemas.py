@@ -269,3 +269,8 @@ class ContactsQuerySchema(StrictSchema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
     status = choice_field(ALL_STATUSES, required=False, load_default=None)
     email = EmailAddress(load_default=None, metadata={"description": "Exact address"})
+
+
+class SenderAddressForm(StrictSchema):
+    email = EmailAddress(required=True)
+    display_name = text_field(200)

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from privacy_service import audit, signing
 from privacy_service.crypto import blind_index
-from privacy_service.errors import Conflict, InvalidInput, NotFound
+from privacy_service.errors import InvalidInput, NotFound
 from privacy_service.extensions import db
 from privacy_service.mail.outbox_models import SenderAddress, SenderDomain
 
@@ -151,7 +151,9 @@ def add_address(
             SenderAddress.organisation_id == organisation_id, SenderAddress.email_index == index
         )
     ):
-        raise Conflict(_l("This address is already one of your sender addresses."))
+        raise InvalidInput(
+            fields={"email": [str(_l("This address is already one of your sender addresses."))]}
+        )
     domain = domain_for(organisation_id, email.rpartition("@")[2], now)
     address = SenderAddress(
         organisation_id=organisation_id,

@@ -12,10 +12,23 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from email import policy
+from email.parser import BytesHeaderParser
 from typing import Any
 
 import orjson
-from sqlalchemy import LargeBinary, Row, Select, String, delete, func, select, type_coerce
+from sqlalchemy import (
+    LargeBinary,
+    Row,
+    Select,
+    String,
+    and_,
+    delete,
+    func,
+    not_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
 from privacy_service import audit
@@ -30,8 +43,15 @@ from privacy_service.mail.models import (
     ListMembership,
     MessageEvent,
 )
+from privacy_service.mail.outbox_models import OutboxMessage, OutboxStatus, SenderAddress
 from privacy_service.subjects import ErasureOutcome, Subject, register_provider
 
+_HEADERS = BytesHeaderParser(policy=policy.default)
+OWED_STATUSES = (
+    OutboxStatus.QUEUED.value,
+    OutboxStatus.DEFERRED.value,
+    OutboxStatus.SENDING.value,
+)
 # Rows fetched at a time when an export streams a large result.
 STREAM_BATCH = 2000
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
@@ -245,6 +265,8 @@ class MessageEventData:
                 MessageEvent.organisation_id,
                 MessageEvent.kind,
                 MessageEvent.campaign_ref,
+                MessageEvent.campaign_id,
+                MessageEvent.code,
                 _iso_text(MessageEvent.occurred_at, dialect),
                 _stored(MessageEvent.detail),
             )
@@ -252,12 +274,14 @@ class MessageEventData:
             .order_by(MessageEvent.id)
         )
         detail_of = decryptor("message_event.detail")
-        for organisation_id, kind, campaign_ref, occurred_at, detail in rows:
+        for organisation_id, kind, campaign_ref, campaign_id, code, occurred_at, detail in rows:
             yield {
                 "record": "message_event",
                 "controller": {"organisation_id": organisation_id},
                 "kind": kind,
                 "campaign": campaign_ref,
+                "campaign_id": campaign_id,
+                "code": code,
                 "occurred_at": occurred_at,
                 "detail": {} if detail is None else _json(detail_of(detail)) or {},
             }
@@ -279,5 +303,77 @@ class MessageEventData:
         return outcome
 
 
+class OutboxData:
+    """Messages to the subject waiting in, or sent through, the outbox (mail/outbox.py)."""
+
+    section = "outbox_messages"
+
+    def export(self, subject: Subject) -> Iterator[dict[str, Any]]:
+        rows = db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.recipient_index == subject.email_index)
+            .order_by(OutboxMessage.id)
+        )
+        for row in rows:
+            headers = _HEADERS.parsebytes(row.content) if row.content else None
+            yield {
+                "record": "outbox_message",
+                "controller": {"organisation_id": row.organisation_id},
+                "kind": row.kind,
+                "campaign_id": row.campaign_id,
+                "recipient": row.recipient,
+                # The message itself is kept only until it is sent (then only these facts).
+                "subject": str(headers["Subject"]) if headers and headers["Subject"] else None,
+                "status": row.status,
+                "attempts": row.attempts,
+                "queued_at": _iso(row.created_at),
+                "sent_at": _iso(row.sent_at),
+                "message_id": row.message_id,
+                "error_code": row.last_error,
+            }
+        for address in db.session.scalars(
+            select(SenderAddress).where(SenderAddress.email_index == subject.email_index)
+        ):
+            yield {
+                "record": "sender_address",
+                "controller": {"organisation_id": address.organisation_id},
+                "email": address.email,
+                "display_name": address.display_name,
+                "confirmed_at": _iso(address.verified_at),
+                "added_at": _iso(address.created_at),
+            }
+
+    def erase(self, subject: Subject, now: datetime) -> ErasureOutcome:
+        outcome = ErasureOutcome(self.section)
+        owed = and_(
+            OutboxMessage.organisation_id.is_(None),
+            OutboxMessage.status.in_(OWED_STATUSES),
+        )
+        removed = db.session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.recipient_index == subject.email_index, not_(owed)
+            )
+        ).rowcount
+        # The service's own notices still on their way to the person (the answer to this very
+        # request among them) go out, then keep nothing of the address (mail/delivery.py).
+        kept = db.session.scalar(
+            select(func.count()).where(OutboxMessage.recipient_index == subject.email_index)
+        )
+        senders = db.session.execute(
+            delete(SenderAddress).where(SenderAddress.email_index == subject.email_index)
+        ).rowcount
+        db.session.expire_all()
+        outcome.removed = {"outbox_messages": removed, "sender_addresses": senders}
+        audit.record(
+            "system",
+            "mail.subject_outbox_erased",
+            None,
+            {**outcome.removed, "notices_still_owed": kept or 0},
+            now=now,
+        )
+        return outcome
+
+
 register_provider(ContactData())
 register_provider(MessageEventData())
+register_provider(OutboxData())

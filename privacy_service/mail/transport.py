@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,9 +56,17 @@ def _reply(code: int, text: bytes) -> Reply:
 
 
 class Relay(Protocol):
-    def send(self, sender: str, recipient: str, data: bytes) -> Reply: ...
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        before_data: Callable[[], None] | None = None,
+    ) -> Reply: ...
 
     def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class SMTPRelay:
@@ -94,15 +103,30 @@ class SMTPRelay:
         self.pipelining = self.client.has_extn("pipelining")
         self.eight_bit = self.client.has_extn("8bitmime")
 
-    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        before_data: Callable[[], None] | None = None,
+    ) -> Reply:
+        """One transaction. ``before_data`` runs once the relay said "go ahead" to DATA, just
+        before the message itself is written: the caller waits there for the previous
+        message's mark (mail/delivery.py), which overlaps it with this envelope's round trip."""
         try:
-            return self._transaction(sender, recipient, data)
+            return self._transaction(sender, recipient, data, before_data)
         except smtplib.SMTPServerDisconnected:
             raise RelayUnavailable("connection_lost") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise RelayUnavailable(f"connection_{type(exc).__name__}"[:40]) from None
 
-    def _transaction(self, sender: str, recipient: str, data: bytes) -> Reply:
+    def _transaction(
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        before_data: Callable[[], None] | None,
+    ) -> Reply:
         client = self.client
         options = " BODY=8BITMIME" if self.eight_bit and not data.isascii() else ""
         envelope = f"MAIL FROM:<{sender}>{options}\r\nRCPT TO:<{recipient}>\r\n"
@@ -124,6 +148,8 @@ class SMTPRelay:
                 raise RelayUnavailable("protocol")
             client.rset()
             return refused or replies[-1]
+        if before_data is not None:
+            before_data()
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
         client.send(_LINE_START_DOT.sub(b"..", data) + b".\r\n")
@@ -134,6 +160,10 @@ class SMTPRelay:
             self.client.quit()
         except (OSError, smtplib.SMTPException):
             self._drop()
+
+    def abort(self) -> None:
+        """Drop the connection mid-transaction: the relay discards a message without its end."""
+        self._drop()
 
     def _drop(self) -> None:
         client = getattr(self, "client", None)
@@ -151,7 +181,15 @@ class FileRelay:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        before_data: Callable[[], None] | None = None,
+    ) -> Reply:
+        if before_data is not None:
+            before_data()
         name = sender.partition("+")[2].partition("@")[0] or "message"
         path = self.directory / f"{name}.eml"
         temporary = path.with_suffix(".tmp")
@@ -161,6 +199,9 @@ class FileRelay:
         return Reply(250)
 
     def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
         pass
 
 

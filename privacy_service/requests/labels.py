@@ -70,6 +70,7 @@ SECTION_LABELS = {
     "consent": _l("Consent records and cookie choices"),
     "contact_lists": _l("List memberships and contact fields"),
     "message_events": _l("Sending and tracking events"),
+    "outbox_messages": _l("Messages to you and sender addresses"),
     "requests": _l("Your privacy requests"),
 }
 

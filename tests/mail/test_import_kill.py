@@ -9,11 +9,9 @@ before writing anything of it.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
@@ -24,6 +22,7 @@ from privacy_service.mail.models import Contact, ImportJob, ImportReject, ListMe
 from tests.factories import ContactListFactory
 from tests.mail.helpers import csv_bytes, customer, import_file, log_in
 from tests.support.forms import csrf_token
+from tests.support.processes import service_process, wait_until
 
 ROWS = 3_000
 BATCH = 100
@@ -35,32 +34,7 @@ def app_config():
 
 
 def _worker(app, *options: str) -> subprocess.Popen:
-    config = app.config
-    env = {
-        **os.environ,
-        "PRIVACY_SERVICE_DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
-        "PRIVACY_SERVICE_ENCRYPTION_KEYS": config["ENCRYPTION_KEYS"],
-        "PRIVACY_SERVICE_BLIND_INDEX_KEY": config["BLIND_INDEX_KEY"],
-        "PRIVACY_SERVICE_SECRET_KEY": config["SECRET_KEY"],
-        "PRIVACY_SERVICE_INSTANCE_PATH": app.instance_path,
-        "PRIVACY_SERVICE_SCHEDULER_ENABLED": "false",
-        "PRIVACY_SERVICE_LOG_LEVEL": "WARNING",
-    }
-    command = "from privacy_service.cli import main; main()"
-    return subprocess.Popen(
-        [sys.executable, "-c", command, "imports", "run", "--batch-size", str(BATCH), *options],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_until(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the worker"
-        time.sleep(0.02)
+    return service_process(app, "imports", "run", "--batch-size", str(BATCH), *options)
 
 
 def _processed(engine, job_id: int) -> int:
@@ -107,7 +81,7 @@ def _hold_and_kill(app, db, worker: subprocess.Popen, job_id: int) -> None:
                     ).all()
                 return bool(waiting)
 
-            _wait_until(worker_waits_on_checkpoint, timeout=30)
+            wait_until(worker_waits_on_checkpoint, timeout=30)
             with engine.connect() as probe:
                 written = probe.scalars(
                     text(
@@ -141,7 +115,7 @@ def test_killed_import_leaves_no_half_batch_and_resumes(app, client, db, clock):
 
     worker = _worker(app, "--throttle", "0.02")
     try:
-        _wait_until(lambda: _processed(db.engine, job_id) >= 3 * BATCH or worker.poll() is not None)
+        wait_until(lambda: _processed(db.engine, job_id) >= 3 * BATCH or worker.poll() is not None)
         assert worker.poll() is None, worker.communicate()
         _hold_and_kill(app, db, worker, job_id)
     finally:

@@ -3,6 +3,7 @@ recipient (mail/outbox.py, mail/delivery.py). The SMTP server is the real loopba
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
@@ -85,7 +86,7 @@ def test_a_message_goes_only_after_commit_with_the_message_id_of_its_row(app, db
 
 
 def test_a_forged_message_id_names_no_row(app):
-    genuine = outbox.message_id_for(12, __import__("datetime").datetime(2026, 1, 1).astimezone())
+    genuine = outbox.message_id_for(12, datetime(2026, 1, 1, tzinfo=UTC))
     assert outbox.row_id_from_message_id(genuine) == 12
     assert outbox.row_id_from_message_id(genuine.replace("<o12.", "<o13.")) is None
     assert outbox.row_id_from_message_id("<CAF=abc@mail.gmail.com>") is None

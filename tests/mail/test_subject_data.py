@@ -238,3 +238,56 @@ def test_export_values_read_as_stored_match_what_the_models_read(db, clock):
     assert events[0]["occurred_at"] == "2024-06-01T12:00:00+00:00"
     assert [event["detail"] for event in events] == [{}, {}, details[2], details[3]]
     assert events[3]["detail"]["big"] == 2**70 and type(events[3]["detail"]["big"]) is int
+
+
+def _outbox_rows(db, clock):
+    from email.message import EmailMessage
+
+    from privacy_service.mail import outbox
+
+    organisation = OrganisationFactory()
+    ids = []
+    for kind, organisation_id in (("campaign", organisation.id), ("transactional", None)):
+        message = EmailMessage()
+        message["Subject"] = f"A {kind} message"
+        message.set_content("Hello.")
+        ids.append(
+            outbox.enqueue(
+                message,
+                recipient="ada@example.org",
+                now=clock.now(),
+                kind=kind,
+                organisation_id=organisation_id,
+            )
+        )
+    return organisation, ids
+
+
+def test_the_outbox_is_in_the_access_export_and_erased_but_owed_notices_still_go(
+    app, db, clock, smtp
+):
+    from privacy_service.mail.outbox_models import OutboxMessage
+    from privacy_service.mail.outbox_worker import deliver_due
+
+    organisation, (campaign_row, notice_row) = _outbox_rows(db, clock)
+    db.session.info.pop("outbox.queued_ids", None)  # kept queued: delivered below
+    db.session.commit()
+    subject = _subject("ada@example.org")
+    records = list(_provider("outbox_messages").export(subject))
+    assert [(r["kind"], r["subject"], r["status"], r["recipient"]) for r in records] == [
+        ("campaign", "A campaign message", "queued", "ada@example.org"),
+        ("transactional", "A transactional message", "queued", "ada@example.org"),
+    ]
+    assert records[0]["controller"] == {"organisation_id": organisation.id}
+    assert list(_provider("outbox_messages").export(_subject("bob@example.org"))) == []
+
+    outcome = _provider("outbox_messages").erase(subject, clock.now())
+    db.session.commit()
+    assert outcome.removed == {"outbox_messages": 1, "sender_addresses": 0}
+    assert db.session.get(OutboxMessage, campaign_row) is None
+    # The service's own notice still goes to the person, then nothing of the address stays.
+    assert deliver_due() == 1
+    assert [str(m["Subject"]) for m in smtp.messages] == ["A transactional message"]
+    row = db.session.get(OutboxMessage, notice_row)
+    assert (row.recipient, row.recipient_index, row.content) == (None, None, None)
+    assert list(_provider("outbox_messages").export(subject)) == []

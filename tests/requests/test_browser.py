@@ -104,7 +104,14 @@ def test_access_request_from_form_to_download(page, smtp, db, clock, tmp_path):
     data, report = unzip(Path(download.path()).read_bytes())
 
     sections = data["sections"]
-    assert list(sections) == ["account", "consent", "contact_lists", "message_events", "requests"]
+    assert list(sections) == [
+        "account",
+        "consent",
+        "contact_lists",
+        "message_events",
+        "outbox_messages",
+        "requests",
+    ]
     assert data["subject"] == {"email": "ada@example.org"}
 
     [account] = sections["account"]["records"]
