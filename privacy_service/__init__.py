@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, jsonify
 from flask_babel import get_locale
 
-from privacy_service import crypto
+from privacy_service import crypto, service_signature
 from privacy_service.clock import EXTENSION_NAME as CLOCK
 from privacy_service.clock import SystemClock
 from privacy_service.config import SETTINGS, build_flask_config, from_environment
@@ -88,6 +88,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     configure_logging(app.config["LOG_LEVEL"])
     crypto.init_app(app)
+    service_signature.init_app(app)
     app.extensions[CLOCK] = config.get("CLOCK") or SystemClock()
 
     for module in MODEL_MODULES:

@@ -38,6 +38,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 _TEST_KEYS = {
     "ENCRYPTION_KEYS": "ktest:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "BLIND_INDEX_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "SIGNING_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
 }
 
 

@@ -71,4 +71,19 @@ def test_keys_generate_writes_a_private_file_and_never_overwrites(app, tmp_path)
     assert again.exit_code != 0 and path.read_text() == before
     kept = _run(app, "keys", "generate", "--path", str(path), "--if-missing")
     assert kept.exit_code == 0 and path.read_text() == before
-    assert set(json.loads(before)) == {"encryption_keys", "blind_index_key"}
+    assert set(json.loads(before)) == {"encryption_keys", "blind_index_key", "signing_key"}
+
+
+def test_keys_generate_if_missing_adds_a_signing_key_to_an_older_key_file(app, tmp_path):
+    path = tmp_path / "old.json"
+    assert _run(app, "keys", "generate", "--path", str(path)).exit_code == 0
+    document = json.loads(path.read_text())
+    del document["signing_key"]
+    path.write_text(json.dumps(document))
+    added = _run(app, "keys", "generate", "--path", str(path), "--if-missing")
+    assert added.exit_code == 0 and "signing key" in added.output
+    upgraded = json.loads(path.read_text())
+    assert upgraded["encryption_keys"] == document["encryption_keys"]
+    assert upgraded["blind_index_key"] == document["blind_index_key"]
+    assert upgraded["signing_key"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
