@@ -11,6 +11,7 @@ from privacy_service import audit
 from privacy_service.accounts.models import User
 from privacy_service.cli import main
 from privacy_service.oauth.models import OAuthClient
+from tests.support.tampering import triggers_disabled
 
 
 def _run(app, *args: str):
@@ -23,7 +24,8 @@ def test_audit_verify_passes_then_fails_naming_the_event(app, db):
     db.session.commit()
     ok = _run(app, "audit", "verify")
     assert ok.exit_code == 0 and "3 events verified" in ok.output
-    db.session.execute(text("UPDATE audit_event SET actor = 'forged' WHERE sequence = 2"))
+    with triggers_disabled("audit_event"):
+        db.session.execute(text("UPDATE audit_event SET actor = 'forged' WHERE sequence = 2"))
     db.session.commit()
     broken = _run(app, "audit", "verify")
     assert broken.exit_code == 1

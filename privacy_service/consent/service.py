@@ -22,7 +22,7 @@ from sqlalchemy import and_, any_, bindparam, cast, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import NullType, String
 
-from privacy_service import audit
+from privacy_service import audit, evidence
 from privacy_service.accounts.models import Organisation
 from privacy_service.consent.models import (
     ConsentErasureTally,
@@ -559,6 +559,86 @@ def update_preferences(
     return records
 
 
+# --- purging evidence (retention, undone imports) ------------------------------------------------
+
+
+def purge_records(record_ids: Sequence[int], now: datetime, actor: str, reason: str) -> int:
+    """Delete these consent records: the one audited path besides erasure (evidence.py).
+
+    The retention purge calls it for records past their retention period; a rolled-back import
+    for the records it created. The current state of every subject touched is rebuilt from the
+    records that remain, so a check answers as if the purged records had never existed. The
+    audit event carries the count and the reason, never who the records were about.
+    """
+    ids = sorted(set(record_ids))
+    if not ids:
+        return 0
+    keys: set[tuple[str, int, int | None]] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        keys.update(
+            db.session.execute(
+                select(
+                    ConsentRecord.email_index,
+                    ConsentRecord.purpose_id,
+                    ConsentRecord.organisation_id,
+                ).where(ConsentRecord.id.in_(chunk))
+            ).all()
+        )
+    removed = 0
+    with evidence.permit("purge"):
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            db.session.execute(delete(ConsentState).where(ConsentState.record_id.in_(chunk)))
+            removed += db.session.execute(
+                delete(ConsentRecord).where(ConsentRecord.id.in_(chunk))
+            ).rowcount
+    _rebuild_states(keys)
+    audit.record(
+        actor, "consent.records_purged", None, {"records": removed, "reason": reason}, now=now
+    )
+    db.session.flush()
+    return removed
+
+
+def _rebuild_states(keys: Iterable[tuple[str, int, int | None]]) -> None:
+    """Make the newest remaining record of each (subject, purpose, organisation) its state."""
+    keys = set(keys)
+    indexes = sorted({key[0] for key in keys})
+    remaining: set[tuple[str, int, int | None]] = set()
+    for start in range(0, len(indexes), _CHUNK):
+        remaining.update(
+            db.session.execute(
+                select(
+                    ConsentRecord.email_index,
+                    ConsentRecord.purpose_id,
+                    ConsentRecord.organisation_id,
+                )
+                .where(ConsentRecord.email_index.in_(indexes[start : start + _CHUNK]))
+                .distinct()
+            ).all()
+        )
+    # Most purged subjects have no other record (an undone import): only the others are read.
+    for email_index, purpose_id, organisation_id in keys & remaining:
+        same_scope = (
+            ConsentRecord.organisation_id.is_(None)
+            if organisation_id is None
+            else ConsentRecord.organisation_id == organisation_id
+        )
+        newest = db.session.scalar(
+            select(ConsentRecord)
+            .where(
+                ConsentRecord.email_index == email_index,
+                ConsentRecord.purpose_id == purpose_id,
+                same_scope,
+            )
+            .order_by(ConsentRecord.occurred_at.desc(), ConsentRecord.id.desc())
+            .limit(1)
+        )
+        if newest is not None:
+            _advance_state(newest)
+
+
 # --- erasure ------------------------------------------------------------------------------------
 
 
@@ -582,7 +662,9 @@ def erase_subject(email_index: str) -> dict[tuple[int, int | None, bool], int]:
     if not counts:
         return {}
     db.session.execute(delete(ConsentState).where(ConsentState.email_index == email_index))
-    db.session.execute(delete(ConsentRecord).where(ConsentRecord.email_index == email_index))
+    # GDPR art. 17: erasure is one of the two paths allowed to remove evidence (evidence.py).
+    with evidence.permit("purge"):
+        db.session.execute(delete(ConsentRecord).where(ConsentRecord.email_index == email_index))
     for (purpose_id, organisation_id, granted), count in counts.items():
         scope = (
             ConsentErasureTally.organisation_id.is_(None)
