@@ -65,6 +65,7 @@ REGISTRATION_MODULES = (
     "privacy_service.accounts.jobs",
     "privacy_service.consent.subject_data",
     "privacy_service.mail.subject_data",
+    "privacy_service.mail.list_consent",
     "privacy_service.mail.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",

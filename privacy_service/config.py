@@ -49,6 +49,8 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "BASE_URL": (str, "http://127.0.0.1:5000"),
     "MAIL_FROM": (str, "Privacy Service <no-reply@privacy-service.example>"),
     "DPO_MAIL": (str, "dpo@privacy-service.example"),
+    # The operator's postal address, shown as the controller's in consent receipts (ISO 27560).
+    "OPERATOR_POSTAL_ADDRESS": (str, None),
     "SMTP_HOST": (str, None),
     "SMTP_PORT": (int, 25),
     "SMTP_SECURITY": (str, "none"),  # none | starttls | tls

@@ -430,6 +430,7 @@ def contacts_update(list_id: int, contact_id: int) -> ResponseReturnValue:
             _actor(),
             consent_source=data.get("consent_source"),
             consent_at=consent_at,
+            source="api",
         )
     db.session.commit()
     return jsonify(_contact_body(membership))

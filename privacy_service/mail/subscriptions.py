@@ -21,6 +21,7 @@ from privacy_service.accounts.models import Organisation
 from privacy_service.crypto import blind_index
 from privacy_service.errors import InvalidInput
 from privacy_service.extensions import db
+from privacy_service.mail import list_consent
 from privacy_service.mail.models import (
     Contact,
     ContactList,
@@ -30,7 +31,7 @@ from privacy_service.mail.models import (
 )
 from privacy_service.mail.sensitive import refuse_sensitive_data
 from privacy_service.mail.service import check_attributes, contact_by_index
-from privacy_service.mail.suppression import is_suppressed
+from privacy_service.mail.suppression import blocks_new_opt_in, lift_unsubscribe
 from privacy_service.signing import InvalidToken, sign, unsign
 
 SIGNING_PURPOSE = "mail.subscription"
@@ -75,7 +76,8 @@ def request_subscription(
     refuse_sensitive_data({"name": name})
     attributes = check_attributes(attributes)
     email_index = blind_index(email)
-    if is_suppressed(email_index, contact_list.organisation_id):
+    # A person who unsubscribed may come back by confirming again (list_consent.py).
+    if blocks_new_opt_in(email_index, contact_list.organisation_id):
         return None
     contact = contact_by_index(contact_list.organisation_id, email_index)
     if contact is None:
@@ -159,8 +161,11 @@ def confirm_subscription(
         raise InvalidInput(
             fields={"_": [str(_l("The text of this subscription changed. Read it again."))]}
         )
-    if is_suppressed(membership.contact.email_index, membership.contact.organisation_id):
+    contact = membership.contact
+    if blocks_new_opt_in(contact.email_index, contact.organisation_id):
         raise InvalidToken(_l("This link was already used or is no longer valid."))
+    # The one way back after an unsubscribe: the person's own, newly confirmed consent.
+    lifted = lift_unsubscribe(contact.email_index, contact.organisation_id)
     membership.status = SubscriptionStatus.SUBSCRIBED.value
     membership.confirmed_at = now
     membership.consent_at = now
@@ -176,8 +181,23 @@ def confirm_subscription(
         "anonymous",
         "mail.subscription_confirmed",
         membership.audit_ref,
-        {"list_id": membership.list_id, "contact_id": membership.contact_id},
+        {
+            "list_id": membership.list_id,
+            "contact_id": membership.contact_id,
+            "suppression_lifted": lifted,
+        },
         now=now,
+    )
+    list_consent.record_subscription(
+        contact.email,
+        membership.contact_list,
+        source="double_opt_in",
+        consent_at=now,
+        ip=ip,
+        user_agent=membership.consent_user_agent,
+        text=consent_text(membership.contact_list),
+        now=now,
+        actor="anonymous",
     )
     return membership
 

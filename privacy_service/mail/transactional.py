@@ -17,12 +17,26 @@ def send_transactional(
     locale: str = "en",
     *,
     headers: dict[str, str] | None = None,
+    preferences_url: str | None = None,
     **context: Any,
 ) -> str:
-    """Render ``<template>.subject.txt`` and ``<template>.txt`` in ``locale`` and send them."""
+    """Render ``<template>.subject.txt`` and ``<template>.txt`` in ``locale`` and send them.
+
+    ``preferences_url`` (from ``consent.service.preferences_url``): every email to a data
+    subject ends with the link to their consent choices [privacy policy: "unsubscribe in every
+    newsletter"; spec, "Consent": withdrawal as easy as giving consent].
+    """
     with force_locale(locale):
         subject = render_template(f"{template}.subject.txt", **context).strip()
         body = render_template(f"{template}.txt", **context)
+        if preferences_url:
+            body = (
+                body.rstrip("\n")
+                + "\n\n"
+                + render_template(
+                    "mail/email/_preferences_footer.txt", preferences_url=preferences_url
+                )
+            )
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = subject

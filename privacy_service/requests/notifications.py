@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from privacy_service import audit
+from privacy_service.consent.service import preferences_url
 from privacy_service.extensions import db
 from privacy_service.mail.transactional import send_transactional
 from privacy_service.requests.models import RequestMessage
@@ -25,6 +26,7 @@ log = structlog.get_logger(__name__)
 _SESSION_KEY = "requests.queued_message_ids"
 MAX_ATTEMPTS = 8
 TEMPLATE_PREFIX = "requests/email/"
+STAFF_PREFIX = "staff_"
 
 
 def public_url(endpoint: str, **values: Any) -> str:
@@ -92,6 +94,10 @@ def _deliver(query: Any, now: datetime) -> int:
                 message.recipient,
                 TEMPLATE_PREFIX + message.template,
                 message.locale,
+                # Every email to a data subject carries their preference link; staff get none.
+                preferences_url=None
+                if message.template.startswith(STAFF_PREFIX)
+                else preferences_url(message.recipient),
                 **message.context,
             )
         except Exception as exc:
