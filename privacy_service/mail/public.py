@@ -28,10 +28,10 @@ from privacy_service.mail.models import ContactList, ListMembership
 from privacy_service.mail.schemas import ConfirmForm, SubscribeForm, SubscribeStartForm
 from privacy_service.mail.subscriptions import (
     confirm_subscription,
-    confirmation_token,
     consent_text,
     membership_for_token,
     request_subscription,
+    send_confirmation_request,
     text_hash,
 )
 from privacy_service.mail.transactional import send_transactional
@@ -99,21 +99,7 @@ def subscribe(form_key: str) -> ResponseReturnValue:
         contact_list = service.get_list_by_form_key(form_key)
         return _form_page(contact_list, 422, errors=error.fields, values=request.form)
     if membership is not None:
-        # Sent before the commit (the outbox branch routes it through the outbox).
-        send_transactional(
-            data["email"],
-            "mail/email/confirm_subscription",
-            str(get_locale()),
-            list_name=contact_list.name,
-            confirm_url=url_for(
-                "mail_public.confirm", token=confirmation_token(membership), _external=True
-            ),
-            hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
-            preferences_url=preferences_url(
-                email_index=membership.contact.email_index,
-                organisation_id=contact_list.organisation_id,
-            ),
-        )
+        send_confirmation_request(membership, data["email"], str(get_locale()))
     db.session.commit()
     # Same answer whatever happened: the form must not tell who is subscribed or suppressed.
     return redirect(url_for("mail_public.subscribe_sent"))

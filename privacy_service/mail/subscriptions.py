@@ -12,12 +12,14 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from flask import current_app, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, select
 
 from privacy_service import audit
 from privacy_service.accounts.models import Organisation
+from privacy_service.consent.service import preferences_url
 from privacy_service.crypto import blind_index
 from privacy_service.errors import InvalidInput
 from privacy_service.extensions import db
@@ -32,6 +34,7 @@ from privacy_service.mail.models import (
 from privacy_service.mail.sensitive import refuse_sensitive_data
 from privacy_service.mail.service import check_attributes, contact_by_index
 from privacy_service.mail.suppression import blocks_new_opt_in, lift_unsubscribe
+from privacy_service.mail.transactional import send_transactional
 from privacy_service.signing import InvalidToken, sign, unsign
 
 SIGNING_PURPOSE = "mail.subscription"
@@ -124,6 +127,26 @@ def request_subscription(
         now=now,
     )
     return membership
+
+
+def send_confirmation_request(membership: ListMembership, email: str, locale: str) -> None:
+    """The double opt-in email (from a view: its links follow the request's host). Sent before
+    the commit, through send_transactional (the outbox branch routes it through the outbox)."""
+    contact_list = membership.contact_list
+    send_transactional(
+        email,
+        "mail/email/confirm_subscription",
+        locale,
+        list_name=contact_list.name,
+        confirm_url=url_for(
+            "mail_public.confirm", token=confirmation_token(membership), _external=True
+        ),
+        hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
+        preferences_url=preferences_url(
+            email_index=membership.contact.email_index,
+            organisation_id=contact_list.organisation_id,
+        ),
+    )
 
 
 def confirmation_token(membership: ListMembership) -> str:
