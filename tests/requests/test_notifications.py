@@ -26,7 +26,10 @@ def test_mail_is_kept_and_retried_when_the_relay_is_down(app, client, smtp, db, 
     app.config["SMTP_PORT"] = working_port
     clock.advance(minutes=2)
     assert jobs.deliver_messages() == 1
-    assert "/requests/confirm/" in str(smtp.wait_for(to="a@example.org")[-1])
+    received = str(smtp.wait_for(to="a@example.org")[-1])
+    assert "/requests/confirm/" in received
+    # Every email to a data subject carries the signed link to their consent choices.
+    assert "/consent/preferences/" in received
     assert db.session.scalar(select(func.count()).select_from(RequestMessage)) == 0
 
 
