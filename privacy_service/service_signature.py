@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,11 @@ SEED_BYTES = 32
 class SigningKey:
     private_key: Ed25519PrivateKey
 
-    @property
+    @cached_property
     def public_bytes(self) -> bytes:
         return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         # RFC 7638-style thumbprint of the JWK: stable for the key, names it in signatures.
         members = {"crv": "Ed25519", "kty": "OKP", "x": _b64(self.public_bytes)}

@@ -27,6 +27,7 @@ class ConsentData:
         # Records share a few texts: each is read once, not once per record.
         texts: dict[str | None, str | None] = {}
         now = clock.now()
+        documented: list[dict[str, Any]] = []
         for record in service.history(subject.email_index):
             if record.text_sha256 not in texts:
                 texts[record.text_sha256] = service.consent_text(record.text_sha256)
@@ -47,8 +48,14 @@ class ConsentData:
                 "text_shown": texts[record.text_sha256],
                 "attested_source": record.attested_source,
                 "list_id": record.list_id,
-                # The signed receipt of the record (ISO/IEC TS 27560, DPV JSON-LD).
-                "receipt": receipts.signed_receipt(record, now),
+            }
+            documented.append(receipts.build_record(record, text=texts[record.text_sha256]))
+        if documented:
+            # One signed receipt for every record above (ISO/IEC TS 27560, DPV JSON-LD).
+            yield {
+                "type": "consent_receipt",
+                "records": len(documented),
+                "receipt": receipts.signed_receipt_of_all(documented, now),
             }
         user_id = _user_id(subject)
         if user_id is None:

@@ -93,6 +93,16 @@ def test_the_receipt_carries_the_required_27560_fields_and_verifies(client, db, 
     assert not receipts.verify_receipt(forged, public_key)
 
 
+def test_the_canonical_form_is_rfc_8785(db, clock):
+    """The signature's canonical JSON is JCS: the reference implementation writes the same bytes."""
+    import rfc8785
+
+    shop = OrganisationFactory(name="Café « Müller » \u2028 😀")
+    record = _grant(clock, shop.id, attested_source='Form\t"quoted"\x01')
+    receipt = receipts.signed_receipt(record, clock.now())
+    assert receipts.canonical_json(receipt) == rfc8785.dumps(receipt)
+
+
 def test_receipts_are_on_the_preference_page_and_in_the_access_export(client, db, clock):
     record = _grant(clock)
     db.session.commit()
@@ -101,15 +111,14 @@ def test_receipts_are_on_the_preference_page_and_in_the_access_export(client, db
         line for line in page.get_data(as_text=True).splitlines() if "/consent/receipts/" in line
     ]
     assert len(links) == 1
-    exported = next(
-        item
-        for item in ConsentData().export(
-            Subject("rita@example.org", blind_index("rita@example.org"))
-        )
-        if item["type"] == "consent_record"
+    exported = list(
+        ConsentData().export(Subject("rita@example.org", blind_index("rita@example.org")))
     )
-    assert exported["id"] == record.id
-    assert receipts.verify_receipt(exported["receipt"], _public_key(client))
+    assert [item["type"] for item in exported] == ["consent_record", "consent_receipt"]
+    receipt = exported[-1]["receipt"]
+    assert receipt["dpv:hasRecordOfActivity"]["dct:identifier"]
+    assert receipts.verify_receipt(receipt, _public_key(client))
+    assert record.id == exported[0]["id"]
 
 
 def test_a_forged_or_erased_receipt_link_is_refused(client, db, clock):
