@@ -281,3 +281,13 @@ def test_evidence_dated_before_a_withdrawal_is_refused(app, client, db, shop, cl
     )
     assert refused.status_code == 422
     assert "withdrew their consent" in refused.get_json()["error"]["fields"]["consent_date"][0]
+
+
+def test_unsubscribe_url_is_absolute_signed_and_carries_no_address(app, db, shop):
+    url = unsubscribe_url(shop.organisation_id, blind_index("who@example.org"), shop.news.id)
+    assert url.startswith("http://localhost/unsubscribe/")
+    assert "who" not in url and blind_index("who@example.org") not in url
+    client = app.test_client()
+    assert client.get(url.replace("/unsubscribe/", "/unsubscribe/x")).status_code == 400
+    page = client.get(url.split("localhost", 1)[1]).get_data(as_text=True)
+    assert "News" in page and "/consent/preferences/" in page
