@@ -186,14 +186,15 @@ def test_erasure_leaves_only_the_suppression_entry_and_the_address_never_returns
     ) == [
         ("analytics_cookies", True, True, 1),
         ("behavioural_tracking", False, True, 1),
-        ("marketing_email", False, True, 1),
+        # One truth (issue 14): the two list subscriptions are consent records of the shop too.
+        ("marketing_email", False, True, 3),
         ("marketing_email", True, False, 1),
         ("marketing_email", True, True, 1),
     ]
     erased = db.session.scalar(
         select(AuditEvent.details).where(AuditEvent.action == "requests.subject_erased")
     )
-    assert erased["sections"]["consent"]["removed"] == {"consent_records": 5, "cookie_choices": 2}
+    assert erased["sections"]["consent"]["removed"] == {"consent_records": 7, "cookie_choices": 2}
     assert erased["sections"]["contact_lists"]["removed"] == {
         "contacts": 2,
         "list_memberships": 4,
@@ -300,7 +301,7 @@ def test_the_account_cookie_choices_are_counted_by_consent_before_the_account_go
     }
     db.session.commit()
 
-    assert outcomes["consent"].removed == {"consent_records": 5, "cookie_choices": 2}
+    assert outcomes["consent"].removed == {"consent_records": 7, "cookie_choices": 2}
     assert outcomes["account"].removed == {"accounts": 1}
     remaining = db.session.scalars(select(CookieChoice.id).order_by(CookieChoice.id)).all()
     assert remaining == bystander.cookie_choice_ids
