@@ -7,15 +7,17 @@ missing; its ``public`` schema is dropped and rebuilt by the migrations). All fi
 the same run on the same database:
 
 * bare bulk INSERT into the same tables (the baseline of the target): the rows, already parsed,
-  written with plain multi-row INSERTs into ``contact`` and ``list_membership`` in one
-  transaction: no validation, no blind index (the address itself is the key), no encryption, no
-  guard, no look-ups, no checkpoints;
+  written with plain multi-row INSERTs into ``contact``, ``list_membership``, ``consent_record``
+  and ``consent_state`` (each subscription is a consent record, issue 14) in one transaction:
+  no validation, no blind index (the address itself is the key), no encryption, no guard, no
+  look-ups, no checkpoints;
 * bare bulk INSERT into a plain table (for scale): the same rows as five text columns in a table
-  with a primary key only, which is what the storage itself costs without this schema's two
-  tables, four indexes, three foreign keys and encrypted values;
+  with a primary key only, which is what the storage itself costs without this schema's four
+  tables, their indexes, foreign keys and encrypted values;
 * import: the service's whole path: upload (decode, parse, store the file encrypted), then the
   worker (address checks, blind indexes, sensitive-data guard, suppression and list look-ups,
-  encryption, contacts + memberships + checkpoint committed batch by batch).
+  encryption, contacts + memberships + consent records and states + checkpoint committed batch
+  by batch).
 
 Target (issue 5): import rows/s >= 0.3 x bare bulk INSERT rows/s.
 """
@@ -120,6 +122,56 @@ def bare_insert_into_same_tables(db, header: list[str], rows: list[list[str]]) -
             for contact_id in ids
         ],
     )
+    # One truth for consent (issue 14): each subscription is also a consent record and the
+    # subject's current consent state, so the baseline writes those two tables as well.
+    purpose_id = db.session.execute(
+        text("SELECT id FROM consent_purpose WHERE code = 'marketing_email'")
+    ).scalar_one()
+    record_ids = db.session.scalars(
+        text(
+            "SELECT nextval(pg_get_serial_sequence('consent_record', 'id'))"
+            " FROM generate_series(1, :n)"
+        ),
+        {"n": len(rows)},
+    ).all()
+    db.session.execute(
+        text(
+            "INSERT INTO consent_record (id, email, email_index, organisation_id, purpose_id,"
+            " granted, policy_version, source, occurred_at, recorded_at, recorded_by,"
+            " attested_source, list_id) VALUES (:id, :email, :email_index, :org, :purpose, true,"
+            " '1', 'import', :consent_at, :now, 'bench', 'Bench sign-up form', :list_id)"
+        ),
+        [
+            {
+                "id": record_id,
+                "email": row[0].encode(),
+                "email_index": row[0].lower(),
+                "org": organisation_id,
+                "purpose": purpose_id,
+                "consent_at": consent_at,
+                "now": now,
+                "list_id": list_id,
+            }
+            for record_id, row in zip(record_ids, rows, strict=True)
+        ],
+    )
+    db.session.execute(
+        text(
+            "INSERT INTO consent_state (email_index, purpose_id, organisation_id, record_id,"
+            " granted, occurred_at, policy_version, source) VALUES (:email_index, :purpose, :org,"
+            " :record_id, true, :consent_at, '1', 'import')"
+        ),
+        [
+            {
+                "email_index": row[0].lower(),
+                "purpose": purpose_id,
+                "org": organisation_id,
+                "record_id": record_id,
+                "consent_at": consent_at,
+            }
+            for record_id, row in zip(record_ids, rows, strict=True)
+        ],
+    )
     db.session.commit()
     return time.perf_counter() - started
 
@@ -210,6 +262,11 @@ def main() -> None:
         assert job.state == "done", job.state
         assert members == job.imported_count == options.rows, (members, job.imported_count)
         assert db.session.query(ListMembership).count() == 2 * options.rows
+        records = db.session.scalar(
+            text("SELECT count(*) FROM consent_record WHERE list_id = :id"),
+            {"id": contact_list.id},
+        )
+        assert records == options.rows, records
 
     rows_count = options.rows
     same_rate = rows_count / same_tables_seconds

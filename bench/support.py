@@ -40,6 +40,7 @@ def bench_app(database_url: str, name: str) -> Flask:
             "ENCRYPTION_KEYS": "kbench:"
             + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "BLIND_INDEX_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            "SIGNING_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "SCHEDULER_ENABLED": False,
             "LOG_LEVEL": "WARNING",
         }

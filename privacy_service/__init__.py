@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, jsonify
 from flask_babel import get_locale
 
-from privacy_service import crypto
+from privacy_service import crypto, service_signature
 from privacy_service.clock import EXTENSION_NAME as CLOCK
 from privacy_service.clock import SystemClock
 from privacy_service.config import SETTINGS, build_flask_config, from_environment
@@ -73,6 +73,7 @@ REGISTRATION_MODULES = (
     "privacy_service.oauth.jobs",
     "privacy_service.consent.subject_data",
     "privacy_service.mail.subject_data",
+    "privacy_service.mail.list_consent",
     "privacy_service.mail.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",
@@ -97,6 +98,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     configure_logging(app.config["LOG_LEVEL"])
     crypto.init_app(app)
+    service_signature.init_app(app)
     app.extensions[CLOCK] = config.get("CLOCK") or SystemClock()
 
     for module in MODEL_MODULES:

@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
 from werkzeug.serving import run_simple
 
-from privacy_service import PACKAGE_DIR, clock, create_app, crypto
+from privacy_service import PACKAGE_DIR, clock, create_app, crypto, service_signature
 from privacy_service.config import from_environment
 from privacy_service.mail.cli import imports_cli, mail_cli
 
@@ -50,16 +50,21 @@ def _default_key_file() -> Path:
 @click.option("--path", type=click.Path(path_type=Path), default=None, help="Key file to write.")
 @click.option("--if-missing", is_flag=True, help="Do nothing when the key file exists.")
 def keys_generate(path: Path | None, if_missing: bool) -> None:
-    """Write a new key file (mode 600) with an encryption key and a blind index key."""
+    """Write a new key file (mode 600): encryption, blind index and signing keys."""
     path = path or _default_key_file()
     if path.exists():
         if if_missing:
-            click.echo(f"Key file {path} exists; keeping it.")
+            # A key file from before signing keys existed gets one; nothing else changes.
+            if service_signature.add_signing_key_to_file(path):
+                click.echo(f"Key file {path} exists; added the service's signing key to it.")
+            else:
+                click.echo(f"Key file {path} exists; keeping it.")
             return
         raise click.ClickException(
             f"{path} exists; refusing to overwrite keys (data would be lost)"
         )
     crypto.generate_key_file(path)
+    service_signature.add_signing_key_to_file(path)
     click.echo(f"Wrote {path}. Back it up: without it the encrypted data cannot be read.")
 
 

@@ -44,9 +44,13 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "BLIND_INDEX_KEY": (str, None),
     # ... or a JSON key file written by `privacy-service keys generate`.
     "KEY_FILE": (str, None),
+    # The service's Ed25519 signing key (base64url seed), else the key file's signing_key.
+    "SIGNING_KEY": (str, None),
     "BASE_URL": (str, "http://127.0.0.1:5000"),
     "MAIL_FROM": (str, "Privacy Service <no-reply@privacy-service.example>"),
     "DPO_MAIL": (str, "dpo@privacy-service.example"),
+    # The operator's postal address, shown as the controller's in consent receipts (ISO 27560).
+    "OPERATOR_POSTAL_ADDRESS": (str, None),
     "SMTP_HOST": (str, None),
     "SMTP_PORT": (int, 25),
     "SMTP_SECURITY": (str, "none"),  # none | starttls | tls

@@ -250,8 +250,12 @@ def load_keyring(config: dict[str, Any], instance_path: Path) -> Keyring:
                 "PRIVACY_SERVICE_ENCRYPTION_KEYS is set but PRIVACY_SERVICE_BLIND_INDEX_KEY is not"
             )
         return keyring_from_env_values(config["ENCRYPTION_KEYS"], config["BLIND_INDEX_KEY"])
-    key_file = Path(config.get("KEY_FILE") or instance_path / "keys.json")
-    return keyring_from_file(key_file)
+    return keyring_from_file(key_file_path(config, instance_path))
+
+
+def key_file_path(config: dict[str, Any], instance_path: Path) -> Path:
+    """Where the key file is: ``KEY_FILE``, else ``instance/keys.json``."""
+    return Path(config.get("KEY_FILE") or instance_path / "keys.json")
 
 
 def init_app(app: Flask) -> None:

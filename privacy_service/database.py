@@ -57,12 +57,16 @@ class Base(DeclarativeBase):
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-    """SQLite enforces foreign keys only when asked; WAL lets readers and a writer overlap."""
+    """SQLite enforces foreign keys only when asked; WAL lets readers and a writer overlap; the
+    append-only triggers read a per-connection flag (evidence.py)."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+        from privacy_service.evidence import register_sqlite_functions
+
+        register_sqlite_functions(dbapi_connection)
 
 
 _CHECKED_IN_AT = "privacy_service.checked_in_at"

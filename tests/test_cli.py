@@ -11,6 +11,7 @@ from privacy_service import audit
 from privacy_service.accounts.models import User
 from privacy_service.cli import main
 from privacy_service.oauth.models import OAuthClient
+from tests.support.tampering import triggers_disabled
 
 
 def _run(app, *args: str):
@@ -23,7 +24,8 @@ def test_audit_verify_passes_then_fails_naming_the_event(app, db):
     db.session.commit()
     ok = _run(app, "audit", "verify")
     assert ok.exit_code == 0 and "3 events verified" in ok.output
-    db.session.execute(text("UPDATE audit_event SET actor = 'forged' WHERE sequence = 2"))
+    with triggers_disabled("audit_event"):
+        db.session.execute(text("UPDATE audit_event SET actor = 'forged' WHERE sequence = 2"))
     db.session.commit()
     broken = _run(app, "audit", "verify")
     assert broken.exit_code == 1
@@ -71,4 +73,19 @@ def test_keys_generate_writes_a_private_file_and_never_overwrites(app, tmp_path)
     assert again.exit_code != 0 and path.read_text() == before
     kept = _run(app, "keys", "generate", "--path", str(path), "--if-missing")
     assert kept.exit_code == 0 and path.read_text() == before
-    assert set(json.loads(before)) == {"encryption_keys", "blind_index_key"}
+    assert set(json.loads(before)) == {"encryption_keys", "blind_index_key", "signing_key"}
+
+
+def test_keys_generate_if_missing_adds_a_signing_key_to_an_older_key_file(app, tmp_path):
+    path = tmp_path / "old.json"
+    assert _run(app, "keys", "generate", "--path", str(path)).exit_code == 0
+    document = json.loads(path.read_text())
+    del document["signing_key"]
+    path.write_text(json.dumps(document))
+    added = _run(app, "keys", "generate", "--path", str(path), "--if-missing")
+    assert added.exit_code == 0 and "signing key" in added.output
+    upgraded = json.loads(path.read_text())
+    assert upgraded["encryption_keys"] == document["encryption_keys"]
+    assert upgraded["blind_index_key"] == document["blind_index_key"]
+    assert upgraded["signing_key"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

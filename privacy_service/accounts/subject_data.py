@@ -49,7 +49,8 @@ class AccountData:
             # Privacy policy §3: the relationship has ended; retention takes it from here.
             organisation.closed_at = organisation.closed_at or now
         audit.record("system", "accounts.account_erased", user_ref, now=now)
-        outcome.kept.append("invoices (legal obligation to keep accounting records)")
+        # Nothing of the account is kept: the service issues no invoices yet (when it does, the
+        # plans feature's provider will say it keeps them, by legal obligation).
         return outcome
 
 

@@ -1,6 +1,7 @@
 """Consent purposes, append-only consent records, their current state, and cookie choices.
 
-``ConsentRecord`` rows are evidence and are never updated: a change of mind is a new record.
+``ConsentRecord`` rows are evidence and are never updated: a change of mind is a new record. The
+database refuses UPDATE and DELETE itself (triggers, see ``privacy_service/evidence.py``).
 ``ConsentState`` is derived from them (the newest record per subject, purpose and organisation)
 and maintained in the same transaction as each append, so a consent check is one indexed look-up
 and a withdrawal counts from the very next check.
@@ -17,7 +18,11 @@ from privacy_service.crypto import EncryptedString
 from privacy_service.extensions import db
 
 LEGAL_BASES = ("consent", "contract", "legal_obligation", "legitimate_interests")
-SOURCES = ("web_form", "api", "import", "double_opt_in")
+# How a record came to be. The first four may be sent to the consent API; the others are
+# written by the service itself: a customer's manual add to a list, the list unsubscribe page
+# (and RFC 8058 one-click), and a customer recording a contact's withdrawal on its list.
+API_SOURCES = ("web_form", "api", "import", "double_opt_in")
+SOURCES = (*API_SOURCES, "manual", "unsubscribe_link", "one_click", "customer")
 COOKIE_CATEGORIES = ("preferences", "analytics", "advertising")
 COOKIE_METHODS = ("accept_all", "reject_all", "customise", "gpc_automatic")
 
@@ -82,6 +87,12 @@ class ConsentRecord(db.Model):
     text_sha256: Mapped[str | None] = mapped_column(String(64))
     # Who stored it: "client:<id>", "anonymous" (the subject through a signed link), "user:12".
     recorded_by: Mapped[str] = mapped_column(String(120))
+    # Privacy policy §2: for a list subscription the customer (the controller) states where the
+    # consent came from ("shop checkout, 2024"); with ``occurred_at`` it is the customer's evidence.
+    attested_source: Mapped[str | None] = mapped_column(String(200))
+    # Provenance marks (not foreign keys: evidence outlives the list or the import job).
+    list_id: Mapped[int | None] = mapped_column(Integer)
+    import_job_id: Mapped[int | None] = mapped_column(Integer)
 
     purpose: Mapped[Purpose] = relationship(lazy="joined")
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from privacy_service.consent.models import COOKIE_CATEGORIES, LEGAL_BASES, SOURCES
+from privacy_service.consent.models import API_SOURCES, COOKIE_CATEGORIES, LEGAL_BASES
 from privacy_service.consent.service import MAX_BULK_ADDRESSES
 from privacy_service.validation import (
     EMAIL_MAX_LENGTH,
@@ -148,7 +148,7 @@ class RecordConsentSchema(StrictSchema):
         required=True, truthy={True}, falsy={False}, metadata={"description": "false: withdrawal"}
     )
     policy_version = text_field(40, required=True)
-    source = choice_field(list(SOURCES))
+    source = choice_field(list(API_SOURCES))
     occurred_at = fields.AwareDateTime(
         load_default=None,
         metadata={"description": "When the person decided (imports); default: now"},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -22,7 +22,7 @@ from sqlalchemy import and_, any_, bindparam, cast, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import NullType, String
 
-from privacy_service import audit
+from privacy_service import audit, evidence
 from privacy_service.accounts.models import Organisation
 from privacy_service.consent.models import (
     ConsentErasureTally,
@@ -34,12 +34,17 @@ from privacy_service.consent.models import (
 from privacy_service.crypto import blind_index
 from privacy_service.errors import DomainError, InvalidInput
 from privacy_service.extensions import db
+from privacy_service.mail.bulk import matches_any
 from privacy_service.reading import PreparedSelect, gc_paused, read_rows
 from privacy_service.signing import sign, unsign
 from privacy_service.webhooks.events import emit
 from privacy_service.webhooks.models import EventType
 
 MAX_BULK_ADDRESSES = 100_000
+# The purpose a customer's list subscription is a consent to [spec, "Consent": one truth].
+MARKETING_PURPOSE = "marketing_email"
+# Withdrawals the person made themselves (not the customer on their behalf).
+SUBJECT_SOURCES = frozenset({"web_form", "unsubscribe_link", "one_click"})
 PREFERENCES_LINK = "consent.preferences"
 _PURPOSE_CACHE = "privacy_service.consent.purposes"
 # Blind indexes per statement where they are bound one by one (SQLite: 32,766 variables at most).
@@ -77,6 +82,9 @@ class Evidence:
     user_agent: str | None = None
     text: str | None = None
     text_sha256: str | None = None
+    # A list subscription added by the customer (import, API, by hand): the customer's statement
+    # of where the consent came from, its evidence with ``occurred_at`` [privacy policy §2].
+    attested_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,8 +191,15 @@ def record_consent(
     now: datetime,
     actor: str,
     organisation_id: int | None = None,
+    *,
+    list_id: int | None = None,
+    import_job_id: int | None = None,
 ) -> ConsentRecord:
-    """Append a grant or withdrawal with its evidence and make it the current state if newest."""
+    """Append a grant or withdrawal with its evidence and make it the current state if newest.
+
+    A withdrawal that becomes the current state is passed to every ``on_withdrawal`` listener in
+    the same transaction (the lists unsubscribe the address), so every view agrees at once.
+    """
     purpose = purpose_ref(purpose_code)
     _check_scope(purpose, organisation_id)
     occurred_at = evidence.occurred_at or now
@@ -198,7 +213,7 @@ def record_consent(
                 fields={"text_sha256": [_l("This is not the SHA-256 of the text given.")]}
             )
         digest = stored
-    if granted and digest is None:
+    if granted and digest is None and not evidence.attested_source:
         # GDPR art. 7(1): proving consent means proving what the person agreed to.
         raise InvalidInput(
             fields={"text": [_l("A grant needs the text shown to the person (or its SHA-256).")]}
@@ -217,6 +232,9 @@ def record_consent(
         user_agent=evidence.user_agent,
         text_sha256=digest,
         recorded_by=actor,
+        attested_source=evidence.attested_source,
+        list_id=list_id,
+        import_job_id=import_job_id,
     )
     db.session.add(record)
     db.session.flush()
@@ -248,7 +266,47 @@ def record_consent(
         subject_index=record.email_index,
         email=email,
     )
+    if not granted and _decides(record):
+        for listener in _withdrawal_listeners:
+            listener(record, now)
     return record
+
+
+# Called with each withdrawal that became the current state (registered by the mail feature).
+_withdrawal_listeners: list[Callable[[ConsentRecord, datetime], None]] = []
+# Asked before the preference page records a grant: a message refuses it (mail: an address
+# that unsubscribed from a customer comes back only through a new double opt-in).
+_grant_guards: list[Callable[[str, str, int | None], str | None]] = []
+
+
+def on_withdrawal(listener: Callable[[ConsentRecord, datetime], None]) -> None:
+    _withdrawal_listeners.append(listener)
+
+
+def guard_grants(guard: Callable[[str, str, int | None], str | None]) -> None:
+    _grant_guards.append(guard)
+
+
+def grant_refusal(email_index: str, purpose_code: str, organisation_id: int | None) -> str | None:
+    """Why the subject may not grant this purpose on the preference page, or None."""
+    for guard in _grant_guards:
+        message = guard(email_index, purpose_code, organisation_id)
+        if message:
+            return message
+    return None
+
+
+def _decides(record: ConsentRecord) -> bool:
+    return (
+        db.session.scalar(
+            select(ConsentState.record_id).where(
+                ConsentState.email_index == record.email_index,
+                ConsentState.purpose_id == record.purpose_id,
+                _scope_filter(record.organisation_id),
+            )
+        )
+        == record.id
+    )
 
 
 def _advance_state(record: ConsentRecord) -> None:
@@ -283,6 +341,49 @@ def _advance_state(record: ConsentRecord) -> None:
             where=newer,
         )
     )
+
+
+def advance_states(record_ids: Sequence[int], organisation_scoped: bool) -> None:
+    """``_advance_state`` for many records at once, as one statement per part (list imports).
+
+    The records must all be in one kind of scope (customers' or the operator's) and name each
+    (subject, purpose, organisation) at most once.
+    """
+    table, records = ConsentState.__table__, ConsentRecord.__table__
+    names = ("email_index", "purpose_id", "organisation_id", "granted", "occurred_at")
+    changed = ("record_id", "granted", "occurred_at", "policy_version", "source")
+    if organisation_scoped:
+        key = ["email_index", "purpose_id", "organisation_id"]
+        key_where = table.c.organisation_id.is_not(None)
+    else:
+        key, key_where = ["email_index", "purpose_id"], table.c.organisation_id.is_(None)
+    for start in range(0, len(record_ids), _CHUNK):
+        chunk = record_ids[start : start + _CHUNK]
+        statement = _insert(table).from_select(
+            [*names, "record_id", "policy_version", "source"],
+            select(
+                *(records.c[name] for name in names),
+                records.c.id,
+                records.c.policy_version,
+                records.c.source,
+            ).where(matches_any(records.c.id, chunk)),
+        )
+        excluded = statement.excluded
+        newer = or_(
+            excluded.occurred_at > table.c.occurred_at,
+            and_(
+                excluded.occurred_at == table.c.occurred_at,
+                excluded.record_id > table.c.record_id,
+            ),
+        )
+        db.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=key,
+                index_where=key_where,
+                set_={name: excluded[name] for name in changed},
+                where=newer,
+            )
+        )
 
 
 # --- checking -----------------------------------------------------------------------------------
@@ -553,6 +654,11 @@ def update_preferences(
             code="no_consent_on_record",
             status=409,
         )
+    for line in changes:
+        if wanted.get(line.purpose.code, False):
+            refusal = grant_refusal(email_index, line.purpose.code, organisation_id)
+            if refusal:
+                raise DomainError(refusal, code="new_opt_in_needed", status=409)
     records = []
     for line in changes:
         code = line.purpose.code
@@ -574,6 +680,86 @@ def update_preferences(
             )
         )
     return records
+
+
+# --- purging evidence (retention, undone imports) ------------------------------------------------
+
+
+def purge_records(record_ids: Sequence[int], now: datetime, actor: str, reason: str) -> int:
+    """Delete these consent records: the one audited path besides erasure (evidence.py).
+
+    The retention purge calls it for records past their retention period; a rolled-back import
+    for the records it created. The current state of every subject touched is rebuilt from the
+    records that remain, so a check answers as if the purged records had never existed. The
+    audit event carries the count and the reason, never who the records were about.
+    """
+    ids = sorted(set(record_ids))
+    if not ids:
+        return 0
+    keys: set[tuple[str, int, int | None]] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        keys.update(
+            db.session.execute(
+                select(
+                    ConsentRecord.email_index,
+                    ConsentRecord.purpose_id,
+                    ConsentRecord.organisation_id,
+                ).where(ConsentRecord.id.in_(chunk))
+            ).all()
+        )
+    removed = 0
+    with evidence.permit("purge"):
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            db.session.execute(delete(ConsentState).where(ConsentState.record_id.in_(chunk)))
+            removed += db.session.execute(
+                delete(ConsentRecord).where(ConsentRecord.id.in_(chunk))
+            ).rowcount
+    _rebuild_states(keys)
+    audit.record(
+        actor, "consent.records_purged", None, {"records": removed, "reason": reason}, now=now
+    )
+    db.session.flush()
+    return removed
+
+
+def _rebuild_states(keys: Iterable[tuple[str, int, int | None]]) -> None:
+    """Make the newest remaining record of each (subject, purpose, organisation) its state."""
+    keys = set(keys)
+    indexes = sorted({key[0] for key in keys})
+    remaining: set[tuple[str, int, int | None]] = set()
+    for start in range(0, len(indexes), _CHUNK):
+        remaining.update(
+            db.session.execute(
+                select(
+                    ConsentRecord.email_index,
+                    ConsentRecord.purpose_id,
+                    ConsentRecord.organisation_id,
+                )
+                .where(ConsentRecord.email_index.in_(indexes[start : start + _CHUNK]))
+                .distinct()
+            ).all()
+        )
+    # Most purged subjects have no other record (an undone import): only the others are read.
+    for email_index, purpose_id, organisation_id in keys & remaining:
+        same_scope = (
+            ConsentRecord.organisation_id.is_(None)
+            if organisation_id is None
+            else ConsentRecord.organisation_id == organisation_id
+        )
+        newest = db.session.scalar(
+            select(ConsentRecord)
+            .where(
+                ConsentRecord.email_index == email_index,
+                ConsentRecord.purpose_id == purpose_id,
+                same_scope,
+            )
+            .order_by(ConsentRecord.occurred_at.desc(), ConsentRecord.id.desc())
+            .limit(1)
+        )
+        if newest is not None:
+            _advance_state(newest)
 
 
 # --- erasure ------------------------------------------------------------------------------------
@@ -599,7 +785,9 @@ def erase_subject(email_index: str) -> dict[tuple[int, int | None, bool], int]:
     if not counts:
         return {}
     db.session.execute(delete(ConsentState).where(ConsentState.email_index == email_index))
-    db.session.execute(delete(ConsentRecord).where(ConsentRecord.email_index == email_index))
+    # GDPR art. 17: erasure is one of the two paths allowed to remove evidence (evidence.py).
+    with evidence.permit("purge"):
+        db.session.execute(delete(ConsentRecord).where(ConsentRecord.email_index == email_index))
     for (purpose_id, organisation_id, granted), count in counts.items():
         scope = (
             ConsentErasureTally.organisation_id.is_(None)

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from privacy_service import audit
+from privacy_service import audit, clock
 from privacy_service.accounts.models import User
-from privacy_service.consent import cookies, service
+from privacy_service.consent import cookies, receipts, service
 from privacy_service.consent.models import CookieChoice
 from privacy_service.extensions import db
 from privacy_service.subjects import ErasureOutcome, Subject, register_provider
@@ -26,6 +26,8 @@ class ConsentData:
     def export(self, subject: Subject) -> Iterator[dict[str, Any]]:
         # Records share a few texts: each is read once, not once per record.
         texts: dict[str | None, str | None] = {}
+        now = clock.now()
+        documented: list[dict[str, Any]] = []
         for record in service.history(subject.email_index):
             if record.text_sha256 not in texts:
                 texts[record.text_sha256] = service.consent_text(record.text_sha256)
@@ -44,6 +46,16 @@ class ConsentData:
                 "user_agent": record.user_agent,
                 "text_sha256": record.text_sha256,
                 "text_shown": texts[record.text_sha256],
+                "attested_source": record.attested_source,
+                "list_id": record.list_id,
+            }
+            documented.append(receipts.build_record(record, text=texts[record.text_sha256]))
+        if documented:
+            # One signed receipt for every record above (ISO/IEC TS 27560, DPV JSON-LD).
+            yield {
+                "type": "consent_receipt",
+                "records": len(documented),
+                "receipt": receipts.signed_receipt_of_all(documented, now),
             }
         user_id = _user_id(subject)
         if user_id is None:

@@ -3,6 +3,8 @@ other sites, and the DPO's purposes, proof look-ups and API clients."""
 
 from __future__ import annotations
 
+import json
+
 from flask import (
     Blueprint,
     current_app,
@@ -23,7 +25,7 @@ from werkzeug.datastructures import MultiDict
 from privacy_service import audit, clock
 from privacy_service.accounts.access import dpo_required
 from privacy_service.accounts.models import Organisation, User
-from privacy_service.consent import cookies, service
+from privacy_service.consent import cookies, receipts, service
 from privacy_service.consent.models import Purpose
 from privacy_service.consent.schemas import (
     ClientFormSchema,
@@ -68,8 +70,11 @@ def preferences(token: str) -> ResponseReturnValue:
     email_index, organisation_id = service.subject_of_token(token)
     lines = service.preference_lines(email_index, organisation_id)
     if request.method == "POST":
+        # "Withdraw every consent" is one click [GDPR art. 7(3): as easy as giving it].
+        withdraw_all = request.form.get("withdraw_all") == "1"
         wanted = {
-            line.purpose.code: request.form.get(f"purpose-{line.purpose.code}") == "on"
+            line.purpose.code: not withdraw_all
+            and request.form.get(f"purpose-{line.purpose.code}") == "on"
             for line in lines
         }
         texts = {line.purpose.code: _shown_text(line.purpose) for line in lines}
@@ -100,7 +105,25 @@ def preferences(token: str) -> ResponseReturnValue:
         organisation=organisation,
         locale=_locale(),
         agreement=_agreement(),
+        receipt_url=lambda record_id: url_for(
+            "consent.receipt", token=receipts.receipt_token(record_id)
+        ),
     )
+
+
+@blueprint.get("/consent/receipts/<token>")
+def receipt(token: str) -> ResponseReturnValue:
+    """The signed consent receipt of one record (ISO/IEC TS 27560, DPV JSON-LD)."""
+    record = receipts.record_of_token(token)
+    document = receipts.signed_receipt(record, clock.now(), _locale()[:2])
+    response = current_app.response_class(
+        json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/ld+json"
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="consent-receipt-{record.id}.jsonld"'
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # --- cookie settings (this site) and the banner for the operator's other sites ------------------
@@ -271,6 +294,17 @@ def dpo_cookie_choices() -> ResponseReturnValue:
     """Proof of cookie choices by pseudonymous visitor id (shown to the visitor on its page)."""
     visitor = (request.args.get("visitor") or "").strip()[:32]
     choices = cookies.choices_of_visitor(visitor) if visitor else None
+    if choices is not None:
+        # Spec, "Audit": every staff view of personal data is an audit event; the choice ids say
+        # what was seen (the visitor id is pseudonymous but still personal data: not logged).
+        audit.record(
+            current_user.audit_ref,
+            "consent.cookie_choices_viewed",
+            None,
+            {"choice_ids": [choice.id for choice in choices][:50], "choices": len(choices)},
+            now=clock.now(),
+        )
+        db.session.commit()
     return render_template("consent/dpo_cookie_choices.html", visitor=visitor, choices=choices)
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
+from privacy_service import service_signature
 from privacy_service.crypto import EXTENSION_NAME as KEYRING
 from privacy_service.crypto import DecryptionError, check_stored_data_decrypts
 from privacy_service.extensions import db
@@ -36,6 +37,14 @@ def switch_language(code: str) -> ResponseReturnValue:
             httponly=True,
             secure=current_app.config["SESSION_COOKIE_SECURE"],
         )
+    return response
+
+
+@blueprint.get("/.well-known/signing-keys.json")
+def signing_keys() -> ResponseReturnValue:
+    """The public key that verifies what the service signs (consent receipts)."""
+    response = jsonify(service_signature.public_jwks())
+    response.headers["Cache-Control"] = "public, max-age=3600"
     return response
 
 

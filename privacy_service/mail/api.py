@@ -3,7 +3,7 @@ contacts for clients bound to one customer organisation (another organisation's 
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, url_for
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
@@ -25,8 +25,7 @@ from privacy_service.mail.schemas import (
     SuppressionAnswerSchema,
     SuppressionQuerySchema,
 )
-from privacy_service.mail.subscriptions import confirmation_token, request_subscription
-from privacy_service.mail.transactional import send_transactional
+from privacy_service.mail.subscriptions import request_subscription, send_confirmation_request
 from privacy_service.oauth.service import current_client
 from privacy_service.validation import load_json, load_query
 
@@ -337,16 +336,7 @@ def contacts_create(list_id: int) -> ResponseReturnValue:
             attributes=data.get("attributes"),
         )
         if membership is not None:
-            send_transactional(
-                data["email"],
-                "mail/email/confirm_subscription",
-                "en",
-                list_name=contact_list.name,
-                confirm_url=url_for(
-                    "mail_public.confirm", token=confirmation_token(membership), _external=True
-                ),
-                hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
-            )
+            send_confirmation_request(membership, data["email"], "en")
         db.session.commit()
         return jsonify({"status": "confirmation_requested"}), 202
     data["consent_at"] = data.pop("consent_date", None)
@@ -430,6 +420,7 @@ def contacts_update(list_id: int, contact_id: int) -> ResponseReturnValue:
             _actor(),
             consent_source=data.get("consent_source"),
             consent_at=consent_at,
+            source="api",
         )
     db.session.commit()
     return jsonify(_contact_body(membership))

@@ -41,6 +41,7 @@ from privacy_service import audit
 from privacy_service.crypto import keyring
 from privacy_service.errors import Conflict, InvalidInput, NotFound
 from privacy_service.extensions import db
+from privacy_service.mail import list_consent
 from privacy_service.mail.bulk import insert_rows, insert_rows_returning_ids, matches_any
 from privacy_service.mail.models import (
     Contact,
@@ -113,6 +114,10 @@ REASONS = {
     ),
     "invalid_consent_date": _l("“%(column)s” is not a valid past date (YYYY-MM-DD)."),
     "missing_consent": _l("No consent source or date: a marketing list needs both."),
+    "withdrawn_later": _l(
+        "The person withdrew their consent after this consent date: they can only subscribe "
+        "again themselves."
+    ),
 }
 
 # Values that a spreadsheet would run as a formula; exports prefix them with a quote (OWASP
@@ -501,6 +506,12 @@ def judge_batch(plan: Plan, positions: range, now: datetime) -> BatchVerdicts:
         (accepted if isinstance(verdict, Accepted) else rejected).append(verdict)
     indexes = [row.email_index for row in accepted]
     suppressed = suppressed_indexes(indexes, plan.organisation_id) if indexes else set()
+    # GDPR art. 7(3): evidence dated before the person's withdrawal does not subscribe them.
+    withdrawn = (
+        list_consent.withdrawals_by_index(indexes, plan.organisation_id)
+        if indexes and plan.is_marketing
+        else {}
+    )
     existing = _existing_contacts(plan.organisation_id, indexes)
     in_list = _contacts_in_list(plan.list_id, list(existing.values()))
     kept: list[Accepted] = []
@@ -515,6 +526,16 @@ def judge_batch(plan: Plan, positions: range, now: datetime) -> BatchVerdicts:
             values = _blank_sensitive(row.values, plan)
             rejected.append(
                 Rejected(row.row_number, "already_in_list", values, None, None, row.email_index)
+            )
+        elif (
+            row.email_index in withdrawn
+            and row.status == SubscriptionStatus.SUBSCRIBED.value
+            and row.consent_at is not None
+            and row.consent_at <= withdrawn[row.email_index]
+        ):
+            values = _blank_sensitive(row.values, plan)
+            rejected.append(
+                Rejected(row.row_number, "withdrawn_later", values, None, None, row.email_index)
             )
         else:
             kept.append(row)
@@ -813,13 +834,15 @@ def run_import(
         db.session.rollback()
         return _fail(job_id, token, exc, now())
     processed, imported, rejected = job.processed_rows, job.imported_count, job.rejected_count
+    # The customer who started the import attested the consents it records.
+    actor = f"user:{job.created_by_id}" if job.created_by_id else "system"
     db.session.commit()
     outcome = RunOutcome(job_id, ImportState.RUNNING.value)
     while processed < len(plan.rows):
         positions = range(processed, min(processed + batch_size, len(plan.rows)))
         for attempt in range(3):
             try:
-                added, refused = _apply_batch(plan, positions, now())
+                added, refused = _apply_batch(plan, positions, now(), actor)
                 moved = _checkpoint(
                     job_id,
                     token,
@@ -851,7 +874,9 @@ def run_import(
     return _finish(job_id, token, plan, imported, rejected, now(), outcome)
 
 
-def _apply_batch(plan: Plan, positions: range, now: datetime) -> tuple[int, int]:
+def _apply_batch(
+    plan: Plan, positions: range, now: datetime, actor: str = "system"
+) -> tuple[int, int]:
     verdicts = judge_batch(plan, positions, now)
     contact_ids = dict(verdicts.existing_contacts)
     contact_ids.update(
@@ -894,6 +919,22 @@ def _apply_batch(plan: Plan, positions: range, now: datetime) -> tuple[int, int]
             for row in verdicts.accepted
         ],
     )
+    if plan.is_marketing:
+        # One truth: each subscription is a consent record with the customer's evidence.
+        list_consent.record_imported_subscriptions(
+            [
+                list_consent.ImportedConsent(
+                    row.email, row.email_index, row.consent_at, row.consent_source
+                )
+                for row in verdicts.accepted
+                if row.status == SubscriptionStatus.SUBSCRIBED.value and row.consent_at
+            ],
+            organisation_id=plan.organisation_id,
+            list_id=plan.list_id,
+            import_job_id=plan.job_id,
+            now=now,
+            actor=actor,
+        )
     insert_rows(
         ImportReject.__table__,
         [
@@ -1133,11 +1174,12 @@ def rollback_import(job: ImportJob, now: datetime, actor: str) -> dict[str, int]
             )
         ).rowcount
     db.session.execute(delete(ImportReject).where(ImportReject.job_id == job.id))
+    consents = list_consent.purge_imported_subscriptions(job.list_id, job.id, now, actor)
     job.state = ImportState.ROLLED_BACK.value
     job.file_content = None
     job.finished_at = now
     db.session.flush()
-    counts = {"memberships": memberships, "contacts": contacts}
+    counts = {"memberships": memberships, "contacts": contacts, "consent_records": consents}
     audit.record(actor, "mail.import_rolled_back", job.audit_ref, counts, now=now)
     return counts
 

@@ -23,6 +23,7 @@ from privacy_service.accounts.models import Organisation
 from privacy_service.crypto import blind_index
 from privacy_service.errors import Conflict, InvalidInput, NotFound
 from privacy_service.extensions import db
+from privacy_service.mail import list_consent
 from privacy_service.mail.models import (
     Contact,
     ContactList,
@@ -445,6 +446,10 @@ def add_contact(
     if is_suppressed(email_index, contact_list.organisation_id):
         # The address was erased, unsubscribed, bounced or complained: never re-added.
         raise InvalidInput(fields={"email": [str(_l("This address is on the suppression list."))]})
+    if status == SubscriptionStatus.SUBSCRIBED.value:
+        list_consent.refuse_evidence_older_than_withdrawal(
+            email_index, contact_list, data.get("consent_at"), "consent_date"
+        )
     contact = contact_by_index(contact_list.organisation_id, email_index)
     if contact is None:
         contact = Contact(
@@ -491,6 +496,16 @@ def add_contact(
     membership.unsubscribed_at = now if status == SubscriptionStatus.UNSUBSCRIBED.value else None
     membership.updated_at = now
     db.session.flush()
+    if status == SubscriptionStatus.SUBSCRIBED.value:
+        list_consent.record_subscription(
+            contact.email,
+            contact_list,
+            source=list_consent.SOURCE_OF_ORIGIN.get(origin, "manual"),
+            consent_at=membership.consent_at,
+            attested_source=membership.consent_source,
+            now=now,
+            actor=actor,
+        )
     audit.record(
         actor,
         "mail.contact_added",
@@ -573,8 +588,14 @@ def set_status(
     *,
     consent_source: str | None = None,
     consent_at: datetime | None = None,
+    source: str = "manual",
 ) -> bool:
-    """Unsubscribe, or subscribe again with new consent evidence (a consent change: audited)."""
+    """Unsubscribe, or subscribe again with new consent evidence (a consent change: audited).
+
+    On a marketing list both are consent records (list_consent.py): the customer unsubscribing
+    a contact records the withdrawal of the organisation's marketing consent, which unsubscribes
+    the address from the organisation's other marketing lists too.
+    """
     if status == membership.status:
         return False
     if status == SubscriptionStatus.SUBSCRIBED.value:
@@ -583,6 +604,9 @@ def set_status(
             raise InvalidInput(
                 fields={"status": [str(_l("This address is on the suppression list."))]}
             )
+        list_consent.refuse_evidence_older_than_withdrawal(
+            membership.contact.email_index, membership.contact_list, consent_at, "consent_date"
+        )
         membership.consent_source = consent_source
         membership.consent_at = consent_at
         membership.unsubscribed_at = None
@@ -601,6 +625,26 @@ def set_status(
         {"list_id": membership.list_id, "from": previous, "to": status},
         now=now,
     )
+    contact_list = membership.contact_list
+    if status == SubscriptionStatus.SUBSCRIBED.value:
+        list_consent.record_subscription(
+            membership.contact.email,
+            contact_list,
+            source=source,
+            consent_at=consent_at,
+            attested_source=consent_source,
+            now=now,
+            actor=actor,
+        )
+    elif contact_list.is_marketing and previous == SubscriptionStatus.SUBSCRIBED.value:
+        list_consent.withdraw(
+            membership.contact.email,
+            contact_list.organisation_id,
+            source="customer",
+            now=now,
+            actor=actor,
+            list_id=contact_list.id,
+        )
     return True
 
 

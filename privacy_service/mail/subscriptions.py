@@ -12,15 +12,18 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from flask import current_app, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, select
 
 from privacy_service import audit
 from privacy_service.accounts.models import Organisation
+from privacy_service.consent.service import preferences_url
 from privacy_service.crypto import blind_index
 from privacy_service.errors import InvalidInput
 from privacy_service.extensions import db
+from privacy_service.mail import list_consent
 from privacy_service.mail.models import (
     Contact,
     ContactList,
@@ -30,7 +33,8 @@ from privacy_service.mail.models import (
 )
 from privacy_service.mail.sensitive import refuse_sensitive_data
 from privacy_service.mail.service import check_attributes, contact_by_index
-from privacy_service.mail.suppression import is_suppressed
+from privacy_service.mail.suppression import blocks_new_opt_in, lift_unsubscribe
+from privacy_service.mail.transactional import send_transactional
 from privacy_service.signing import InvalidToken, sign, unsign
 
 SIGNING_PURPOSE = "mail.subscription"
@@ -75,7 +79,8 @@ def request_subscription(
     refuse_sensitive_data({"name": name})
     attributes = check_attributes(attributes)
     email_index = blind_index(email)
-    if is_suppressed(email_index, contact_list.organisation_id):
+    # A person who unsubscribed may come back by confirming again (list_consent.py).
+    if blocks_new_opt_in(email_index, contact_list.organisation_id):
         return None
     contact = contact_by_index(contact_list.organisation_id, email_index)
     if contact is None:
@@ -124,6 +129,26 @@ def request_subscription(
     return membership
 
 
+def send_confirmation_request(membership: ListMembership, email: str, locale: str) -> None:
+    """The double opt-in email (from a view: its links follow the request's host). Sent before
+    the commit, through send_transactional (the outbox branch routes it through the outbox)."""
+    contact_list = membership.contact_list
+    send_transactional(
+        email,
+        "mail/email/confirm_subscription",
+        locale,
+        list_name=contact_list.name,
+        confirm_url=url_for(
+            "mail_public.confirm", token=confirmation_token(membership), _external=True
+        ),
+        hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
+        preferences_url=preferences_url(
+            email_index=membership.contact.email_index,
+            organisation_id=contact_list.organisation_id,
+        ),
+    )
+
+
 def confirmation_token(membership: ListMembership) -> str:
     # The link carries ids and a one-time value, never the address (URLs end up in logs).
     return sign(SIGNING_PURPOSE, {"m": membership.id, "n": membership.confirmation_nonce})
@@ -159,8 +184,11 @@ def confirm_subscription(
         raise InvalidInput(
             fields={"_": [str(_l("The text of this subscription changed. Read it again."))]}
         )
-    if is_suppressed(membership.contact.email_index, membership.contact.organisation_id):
+    contact = membership.contact
+    if blocks_new_opt_in(contact.email_index, contact.organisation_id):
         raise InvalidToken(_l("This link was already used or is no longer valid."))
+    # The one way back after an unsubscribe: the person's own, newly confirmed consent.
+    lifted = lift_unsubscribe(contact.email_index, contact.organisation_id)
     membership.status = SubscriptionStatus.SUBSCRIBED.value
     membership.confirmed_at = now
     membership.consent_at = now
@@ -176,8 +204,23 @@ def confirm_subscription(
         "anonymous",
         "mail.subscription_confirmed",
         membership.audit_ref,
-        {"list_id": membership.list_id, "contact_id": membership.contact_id},
+        {
+            "list_id": membership.list_id,
+            "contact_id": membership.contact_id,
+            "suppression_lifted": lifted,
+        },
         now=now,
+    )
+    list_consent.record_subscription(
+        contact.email,
+        membership.contact_list,
+        source="double_opt_in",
+        consent_at=now,
+        ip=ip,
+        user_agent=membership.consent_user_agent,
+        text=consent_text(membership.contact_list),
+        now=now,
+        actor="anonymous",
     )
     return membership
 

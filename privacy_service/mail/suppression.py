@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, delete, or_, select
 
 from privacy_service.extensions import db
 from privacy_service.mail.bulk import matches_any
@@ -61,3 +61,43 @@ def suppressed_indexes(
 
 def is_suppressed(email_index: str, organisation_id: int | None = None) -> bool:
     return bool(suppressed_indexes([email_index], organisation_id))
+
+
+def blocks_new_opt_in(email_index: str, organisation_id: int) -> bool:
+    """Whether even a confirmed double opt-in may not subscribe the address to this customer.
+
+    A person who unsubscribed from a customer (its ``unsubscribe`` entry) may come back by
+    confirming a new subscription; an erasure, a complaint or a bounce (anyone's entries) and the
+    customer's other reasons may not.
+    """
+    return (
+        db.session.scalar(
+            select(Suppression.id)
+            .where(
+                Suppression.email_index == email_index,
+                or_(
+                    Suppression.organisation_id.is_(None),
+                    and_(
+                        Suppression.organisation_id == organisation_id,
+                        Suppression.reason != "unsubscribe",
+                    ),
+                ),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def lift_unsubscribe(email_index: str, organisation_id: int) -> bool:
+    """Remove the customer's unsubscribe entry (a new double opt-in was confirmed); the caller
+    records the consent and the audit event."""
+    return bool(
+        db.session.execute(
+            delete(Suppression).where(
+                Suppression.email_index == email_index,
+                Suppression.organisation_id == organisation_id,
+                Suppression.reason == "unsubscribe",
+            )
+        ).rowcount
+    )

@@ -20,12 +20,26 @@ def render_transactional(
     locale: str = "en",
     *,
     headers: dict[str, str] | None = None,
+    preferences_url: str | None = None,
     **context: Any,
 ) -> EmailMessage:
-    """``<template>.subject.txt`` and ``<template>.txt`` rendered in ``locale``."""
+    """``<template>.subject.txt`` and ``<template>.txt`` rendered in ``locale``.
+
+    ``preferences_url`` (from ``consent.service.preferences_url``): every email to a data
+    subject ends with the link to their consent choices [privacy policy: "unsubscribe in every
+    newsletter"; spec, "Consent": withdrawal as easy as giving consent].
+    """
     with force_locale(locale):
         subject = render_template(f"{template}.subject.txt", **context).strip()
         body = render_template(f"{template}.txt", **context)
+        if preferences_url:
+            body = (
+                body.rstrip("\n")
+                + "\n\n"
+                + render_template(
+                    "mail/email/_preferences_footer.txt", preferences_url=preferences_url
+                )
+            )
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = subject
@@ -43,6 +57,7 @@ def send_transactional(
     locale: str = "en",
     *,
     headers: dict[str, str] | None = None,
+    preferences_url: str | None = None,
     **context: Any,
 ) -> str:
     """Render the message and queue it for ``to``; returns its Message-ID.
@@ -50,7 +65,9 @@ def send_transactional(
     It is sent after the caller's transaction commits (nothing goes for a rolled-back change;
     a relay outage delays it, never loses it).
     """
-    message = render_transactional(to, template, locale, headers=headers, **context)
+    message = render_transactional(
+        to, template, locale, headers=headers, preferences_url=preferences_url, **context
+    )
     now = clock.now()
     outbox_id = outbox.enqueue(message, recipient=to, now=now, kind=OutboxKind.TRANSACTIONAL.value)
     return outbox.message_id_for(outbox_id, now)

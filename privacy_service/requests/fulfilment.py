@@ -525,8 +525,3 @@ def _flag_failed(request: DataSubjectRequest, now: datetime) -> None:
             ),
         )
     db.session.flush()
-
-
-def _commit_and_deliver(now: datetime) -> None:
-    db.session.commit()
-    notifications.deliver_queued(now)

@@ -78,9 +78,6 @@ SECTION_LABELS = {
 # the requester's language; a text not listed here is shown as written (tests/requests/
 # test_erasure_end_to_end.py checks every real provider's texts are listed).
 KEPT_LABELS = {
-    "invoices (legal obligation to keep accounting records)": _l(
-        "invoices (legal obligation to keep accounting records)"
-    ),
     "anonymous counts of erased consent records per purpose, organisation and answer "
     "(proof that consent was handled, identifying no one)": _l(
         "anonymous counts of erased consent records per purpose, organisation and answer "

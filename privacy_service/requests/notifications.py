@@ -14,6 +14,7 @@ import structlog
 from flask import current_app
 from sqlalchemy import select
 
+from privacy_service.consent.service import preferences_url
 from privacy_service.extensions import db
 from privacy_service.mail import outbox
 from privacy_service.mail.outbox_models import OutboxKind
@@ -23,6 +24,7 @@ from privacy_service.requests.models import RequestMessage
 log = structlog.get_logger(__name__)
 
 TEMPLATE_PREFIX = "requests/email/"
+STAFF_PREFIX = "staff_"
 
 
 def public_url(endpoint: str, **values: Any) -> str:
@@ -41,7 +43,14 @@ def queue(
     **context: Any,
 ) -> int:
     """Queue ``requests/email/<template>`` for ``recipient``; returns the outbox row id."""
-    message = render_transactional(recipient, TEMPLATE_PREFIX + template, locale, **context)
+    message = render_transactional(
+        recipient,
+        TEMPLATE_PREFIX + template,
+        locale,
+        # Every email to a data subject carries their preference link; staff get none.
+        preferences_url=None if template.startswith(STAFF_PREFIX) else preferences_url(recipient),
+        **context,
+    )
     return outbox.enqueue(
         message,
         recipient=recipient,

@@ -6,10 +6,12 @@ import threading
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from privacy_service import audit
 from privacy_service.audit.models import AuditEvent, AuditEventImmutable
 from privacy_service.audit.service import PersonalDataInAudit
+from tests.support.tampering import triggers_disabled
 
 
 def _append(db, count: int) -> list[AuditEvent]:
@@ -28,10 +30,11 @@ def test_events_chain_and_verify(db):
 
 def test_altered_details_are_detected_and_named(db):
     events = _append(db, 4)
-    db.session.execute(
-        text("UPDATE audit_event SET details = :d WHERE id = :id"),
-        {"d": '{"n": 99}', "id": events[2].id},
-    )
+    with triggers_disabled("audit_event"):
+        db.session.execute(
+            text("UPDATE audit_event SET details = :d WHERE id = :id"),
+            {"d": '{"n": 99}', "id": events[2].id},
+        )
     db.session.commit()
     report = audit.verify_chain()
     assert not report.intact
@@ -42,7 +45,8 @@ def test_altered_details_are_detected_and_named(db):
 
 def test_removed_event_is_detected_and_named(db):
     events = _append(db, 5)
-    db.session.execute(text("DELETE FROM audit_event WHERE id = :id"), {"id": events[1].id})
+    with triggers_disabled("audit_event"):
+        db.session.execute(text("DELETE FROM audit_event WHERE id = :id"), {"id": events[1].id})
     db.session.commit()
     report = audit.verify_chain()
     assert not report.intact
@@ -53,15 +57,16 @@ def test_removed_event_is_detected_and_named(db):
 def test_swapped_events_are_detected(db):
     events = _append(db, 4)
     # Swap the positions of events 2 and 3 (their sequence numbers), keeping their content.
-    db.session.execute(
-        text("UPDATE audit_event SET sequence = -1 WHERE id = :id"), {"id": events[1].id}
-    )
-    db.session.execute(
-        text("UPDATE audit_event SET sequence = 2 WHERE id = :id"), {"id": events[2].id}
-    )
-    db.session.execute(
-        text("UPDATE audit_event SET sequence = 3 WHERE id = :id"), {"id": events[1].id}
-    )
+    with triggers_disabled("audit_event"):
+        db.session.execute(
+            text("UPDATE audit_event SET sequence = -1 WHERE id = :id"), {"id": events[1].id}
+        )
+        db.session.execute(
+            text("UPDATE audit_event SET sequence = 2 WHERE id = :id"), {"id": events[2].id}
+        )
+        db.session.execute(
+            text("UPDATE audit_event SET sequence = 3 WHERE id = :id"), {"id": events[1].id}
+        )
     db.session.commit()
     report = audit.verify_chain()
     assert not report.intact
@@ -80,6 +85,23 @@ def test_application_cannot_update_or_delete_events(db):
     with pytest.raises(AuditEventImmutable):
         db.session.flush()
     db.session.rollback()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_event SET actor = 'forged' WHERE id = :id",
+        "UPDATE audit_event SET details = '{}' WHERE id = :id",
+        "DELETE FROM audit_event WHERE id = :id",
+    ],
+)
+def test_the_database_refuses_to_update_or_delete_events(db, statement):
+    event = _append(db, 2)[0]
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text(statement), {"id": event.id})
+    db.session.rollback()
+    assert db.session.scalar(select(AuditEvent.actor).where(AuditEvent.id == event.id)) == "user:1"
+    assert audit.verify_chain().intact
 
 
 def test_email_in_details_is_refused(db):

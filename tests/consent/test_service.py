@@ -135,8 +135,9 @@ def test_export_yields_records_with_evidence_and_the_account_cookie_choices(app,
 
     exported = list(_consent_provider().export(Subject("holder@example.org", user.email_index)))
     kinds = [item["type"] for item in exported]
-    assert kinds == ["consent_record", "cookie_choice"]
-    record, choice = exported
+    assert kinds == ["consent_record", "consent_receipt", "cookie_choice"]
+    record, receipt, choice = exported
+    assert receipt["records"] == 1 and receipt["receipt"]["proof"]["proofValue"]
     assert record["text_shown"] == "Exact words shown"
     assert record["ip_address"] == "192.0.2.10"
     assert record["purpose"] == "marketing_email"

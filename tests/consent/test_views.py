@@ -357,6 +357,13 @@ def test_dpo_looks_up_the_proof_of_a_consent_and_a_cookie_choice(client, db):
 
     by_visitor = client.get(f"/dpo/consent/cookie-choices?visitor={choice.visitor_id}")
     assert f'id="cookie-choice-{choice.id}"' in by_visitor.get_data(as_text=True)
+    # Every staff view of personal data is audited, the cookie-choice look-up too.
+    viewed = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "consent.cookie_choices_viewed")
+    ).one()
+    assert viewed.actor == dpo.audit_ref
+    assert viewed.details == {"choice_ids": [choice.id], "choices": 1}
+    assert choice.visitor_id not in str(viewed.details)
 
     looked = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "consent.proof_viewed")

@@ -74,3 +74,10 @@ def test_wrong_keys_fail_health_and_key_check(app, db, migrated_database):
     assert "does not decrypt with key 'ktest'" in result.output
     with wrong.app_context():
         extension_db.engine.dispose()
+
+
+def test_the_home_page_claims_nothing_the_service_does_not_do(client):
+    page = client.get("/").get_data(as_text=True)
+    # No sending quota exists yet (the plans feature brings it, with real figures).
+    assert "6,000" not in page and "emails a month" not in page
+    assert "double opt-in" in page

@@ -410,7 +410,7 @@ def test_a_stopped_import_rolls_back_everything_it_added(client, db, owner, mark
     event = db.session.scalar(
         select(AuditEvent).where(AuditEvent.action == "mail.import_rolled_back")
     )
-    assert event.details == {"memberships": 10, "contacts": 9}
+    assert event.details == {"memberships": 10, "contacts": 9, "consent_records": 10}
     again = client.post(
         f"/lists/{marketing_list.id}/imports/{job_id}/rollback",
         data={"csrf_token": _token(client, marketing_list.id, job_id)},

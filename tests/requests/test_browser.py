@@ -124,8 +124,18 @@ def test_access_request_from_form_to_download(page, smtp, db, clock, tmp_path):
 
     # Consent records with their evidence, in the operator's scope and in customers' scopes.
     consent = sections["consent"]["records"]
-    records = _by([r for r in consent if r["type"] == "consent_record"], "id")
-    assert set(records) == set(ada.consent_record_ids)
+    every_record = _by([r for r in consent if r["type"] == "consent_record"], "id")
+    # One truth (issue 14): her two list subscriptions are consent records too.
+    subscriptions = {
+        (r["organisation_id"], r["source"], r["attested_source"])
+        for key, r in every_record.items()
+        if key not in ada.consent_record_ids
+    }
+    assert subscriptions == {
+        (where.shop.id, "manual", "checkout form"),
+        (where.club.id, "double_opt_in", None),
+    }
+    records = {key: every_record[key] for key in ada.consent_record_ids}
     for record in records.values():
         assert record["ip_address"] == ada.ip and record["user_agent"] == ada.user_agent
         assert record["policy_version"] == "1" and record["occurred_at"]

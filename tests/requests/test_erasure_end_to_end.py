@@ -186,14 +186,17 @@ def test_erasure_leaves_only_the_suppression_entry_and_the_address_never_returns
     ) == [
         ("analytics_cookies", True, True, 1),
         ("behavioural_tracking", False, True, 1),
+        # One truth (issue 14): her list subscriptions are consent records of the club (double
+        # opt-in) and of the shop (seeded, added by hand, imported by CSV above).
         ("marketing_email", False, True, 1),
+        ("marketing_email", False, True, 3),
         ("marketing_email", True, False, 1),
         ("marketing_email", True, True, 1),
     ]
     erased = db.session.scalar(
         select(AuditEvent.details).where(AuditEvent.action == "requests.subject_erased")
     )
-    assert erased["sections"]["consent"]["removed"] == {"consent_records": 5, "cookie_choices": 2}
+    assert erased["sections"]["consent"]["removed"] == {"consent_records": 8, "cookie_choices": 2}
     assert erased["sections"]["contact_lists"]["removed"] == {
         "contacts": 2,
         "list_memberships": 4,
@@ -211,12 +214,13 @@ def test_erasure_leaves_only_the_suppression_entry_and_the_address_never_returns
     )
     text = body_text(answer)
     assert "Compte et profil : 1 supprimé(s), 0 anonymisé(s)" in text
-    assert "Consentements enregistrés et choix en matière de cookies : 7 supprimé(s)" in text
+    assert "Consentements enregistrés et choix en matière de cookies : 10 supprimé(s)" in text
     assert "Inscriptions aux listes et champs de contact : 7 supprimé(s)" in text
     assert "Événements d’envoi et de suivi : 4 supprimé(s)" in text
     assert "Vos demandes relatives à vos données : 0 supprimé(s), 3 anonymisé(s)" in text
-    assert "Nous devons conserver ce qui suit, parce que la loi nous y oblige :" in text
-    assert "les factures (obligation légale de conservation des pièces comptables)" in text
+    assert "Nous ne gardons que ce qui suit, et pourquoi :" in text
+    # Computed from what exists: the service issues no invoices, so none is claimed.
+    assert "facture" not in text
     assert "le décompte anonyme des consentements effacés" in text
     assert "la trace des demandes, sans donnée personnelle" in text
 
@@ -300,7 +304,7 @@ def test_the_account_cookie_choices_are_counted_by_consent_before_the_account_go
     }
     db.session.commit()
 
-    assert outcomes["consent"].removed == {"consent_records": 5, "cookie_choices": 2}
+    assert outcomes["consent"].removed == {"consent_records": 7, "cookie_choices": 2}
     assert outcomes["account"].removed == {"accounts": 1}
     remaining = db.session.scalars(select(CookieChoice.id).order_by(CookieChoice.id)).all()
     assert remaining == bystander.cookie_choice_ids

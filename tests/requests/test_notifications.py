@@ -34,6 +34,8 @@ def test_mail_is_kept_and_retried_when_the_relay_is_down(app, client, smtp, db, 
     assert deliver_due() == 1
     received = smtp.wait_for(to="a@example.org")
     assert len(received) == 1 and "/requests/confirm/" in str(received[0])
+    # Every email to a data subject carries the signed link to their consent choices.
+    assert "/consent/preferences/" in str(received[0])
     db.session.expire_all()
     message = db.session.get(OutboxMessage, message.id)
     assert (message.status, message.attempts) == ("sent", 3)
