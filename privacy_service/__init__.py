@@ -58,6 +58,8 @@ BLUEPRINTS = (
     ("privacy_service.mail.views", "blueprint"),
     ("privacy_service.mail.public", "blueprint"),
     ("privacy_service.mail.support", "blueprint"),
+    ("privacy_service.plans.views", "blueprint"),
+    ("privacy_service.plans.staff", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -69,6 +71,7 @@ REGISTRATION_MODULES = (
     "privacy_service.mail.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",
+    "privacy_service.plans.jobs",
 )
 
 
