@@ -251,10 +251,14 @@ def render_html(invoice: Invoice, locale: str, *, for_pdf: bool = False) -> str:
         )
 
 
+def _refuse_fetch(url: str, *args: Any, **kwargs: Any) -> dict:
+    raise ValueError(f"invoice documents fetch nothing ({url[:40]})")
+
+
 def render_pdf(invoice: Invoice, locale: str) -> bytes:
     from weasyprint import CSS, HTML
 
-    # The stylesheet is read from the package and the document links nothing else: WeasyPrint
-    # fetches no URL while rendering.
-    document = HTML(string=render_html(invoice, locale, for_pdf=True))
+    # The stylesheet is read from the package; any URL in the document is refused, so text a
+    # customer typed can never make the server fetch something.
+    document = HTML(string=render_html(invoice, locale, for_pdf=True), url_fetcher=_refuse_fetch)
     return document.write_pdf(stylesheets=[CSS(filename=str(STYLESHEET))])

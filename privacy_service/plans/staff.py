@@ -4,6 +4,8 @@ organisation's profile is audited (it may hold a sole trader's address and phone
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, gettext
@@ -11,10 +13,11 @@ from flask_login import current_user
 
 from privacy_service import clock
 from privacy_service.accounts.access import dpo_required
-from privacy_service.errors import DomainError, InvalidInput
+from privacy_service.errors import DomainError
 from privacy_service.extensions import db
 from privacy_service.plans import approval, invoices, service
 from privacy_service.plans.schemas import CreditNoteSchema, DecisionSchema, RecordPaymentSchema
+from privacy_service.plans.views import attempt, errors_of
 from privacy_service.validation import load_form
 
 blueprint = Blueprint("plans_staff", __name__, template_folder="templates")
@@ -64,48 +67,48 @@ def review(organisation_id: int) -> ResponseReturnValue:
 @blueprint.post("/dpo/sending-approvals/<int:organisation_id>")
 @dpo_required
 def decide(organisation_id: int) -> ResponseReturnValue:
-    try:
+    def action() -> Any:
         data = load_form(DecisionSchema())
-        approval.decide(
+        return approval.decide(
             organisation_id,
             data["decision"] == "approve",
             data.get("reason"),
             current_user.audit_ref,
             clock.now(),
         )
-    except InvalidInput as error:
-        db.session.rollback()
-        return _review_page(organisation_id, 422, error.fields)
-    db.session.commit()
-    flash(gettext("The decision was saved and the customer was emailed."), "success")
-    return redirect(url_for("plans_staff.queue"))
+
+    return attempt(
+        action,
+        gettext("The decision was saved and the customer was emailed."),
+        "plans_staff.queue",
+        lambda error: _review_page(organisation_id, error.status, errors_of(error)),
+    )
 
 
 @blueprint.post("/dpo/dedicated-ips/<int:request_id>")
 @dpo_required
 def decide_dedicated_ip(request_id: int) -> ResponseReturnValue:
-    try:
+    def action() -> Any:
         data = load_form(DecisionSchema())
-        approval.decide_dedicated_ip(
+        return approval.decide_dedicated_ip(
             request_id,
             data["decision"] == "approve",
             data.get("reason"),
             current_user.audit_ref,
             clock.now(),
         )
-    except DomainError as error:
-        db.session.rollback()
-        if error.status == 404:
-            raise
-        flash(
-            "; ".join(str(m) for messages in error.fields.values() for m in messages)
-            or str(error.message),
-            "error",
-        )
+
+    def refused(error: DomainError) -> ResponseReturnValue:
+        for message in errors_of(error).get("reason", errors_of(error)["_"]):
+            flash(message, "error")
         return redirect(url_for("plans_staff.queue"))
-    db.session.commit()
-    flash(gettext("The decision was saved and the customer was emailed."), "success")
-    return redirect(url_for("plans_staff.queue"))
+
+    return attempt(
+        action,
+        gettext("The decision was saved and the customer was emailed."),
+        "plans_staff.queue",
+        refused,
+    )
 
 
 @blueprint.get("/dpo/billing/invoices/<int:invoice_id>")
@@ -126,7 +129,7 @@ def credit_note(invoice_id: int) -> ResponseReturnValue:
         )
     except DomainError as error:
         db.session.rollback()
-        return _review_page(found.organisation_id, error.status, _messages(error))
+        return _review_page(found.organisation_id, error.status, errors_of(error))
     db.session.commit()
     flash(gettext("Credit note %(number)s was issued.", number=note.number), "success")
     return redirect(url_for("plans_staff.review", organisation_id=found.organisation_id))
@@ -151,9 +154,3 @@ def record_payment(invoice_id: int) -> ResponseReturnValue:
         db.session.commit()
         flash(gettext("The payment was recorded."), "success")
     return redirect(url_for("plans_staff.review", organisation_id=found.organisation_id))
-
-
-def _messages(error: DomainError) -> dict:
-    errors = {key: [str(m) for m in value] for key, value in (error.fields or {}).items()}
-    errors.setdefault("_", []).insert(0, str(error.message))
-    return errors

@@ -159,83 +159,94 @@ def plan_page() -> ResponseReturnValue:
     return render_template("plans/plan.html", **context)
 
 
-def _back_to_plan(error: DomainError | None = None) -> ResponseReturnValue:
-    if error is not None:
-        flash(str(error.message), "error")
+def errors_of(error: DomainError) -> dict[str, list[str]]:
+    """A refusal as form errors: its message first, then the per-field messages."""
+    errors = {key: [str(m) for m in value] for key, value in (error.fields or {}).items()}
+    errors.setdefault("_", []).insert(0, str(error.message))
+    return errors
+
+
+def _flash_refusal(error: DomainError) -> ResponseReturnValue:
+    """On the plan page: the refusal's message, or each field's message for a bad form."""
+    fields = [str(m) for messages in (error.fields or {}).values() for m in messages]
+    for message in fields if isinstance(error, InvalidInput) and fields else [error.message]:
+        flash(str(message), "error")
     return redirect(url_for("plans.plan_page"))
+
+
+def attempt(
+    action: Callable[[], Any],
+    done: Callable[[Any], str] | str,
+    target: str,
+    on_refusal: Callable[[DomainError], ResponseReturnValue] = _flash_refusal,
+) -> ResponseReturnValue:
+    """Run one service call for a form: commit and say what was done, or roll back and show the
+    refusal (a missing object stays a 404)."""
+    try:
+        outcome = action()
+    except DomainError as error:
+        db.session.rollback()
+        if error.status == 404:
+            raise
+        return on_refusal(error)
+    db.session.commit()
+    flash(done(outcome) if callable(done) else done, "success")
+    return redirect(url_for(target))
 
 
 @blueprint.post("/plan/change")
 @customer_required(admin=True)
 def change_plan() -> ResponseReturnValue:
-    try:
+    def action() -> changes.ChangeOutcome:
         data = load_form(PlanChangeSchema())
-        outcome = changes.change_plan(
+        return changes.change_plan(
             _organisation_id(), data["plan"], data["billing_cycle"], clock.now(), _actor()
         )
-    except DomainError as error:
-        db.session.rollback()
-        return _back_to_plan(error)
-    db.session.commit()
-    timezone = service.get_organisation(_organisation_id()).timezone
-    if outcome.kind == changes.SCHEDULED:
-        flash(
-            gettext(
-                "Your new plan starts on %(date)s. Until then you keep your current plan; you can "
-                "cancel the change below.",
-                date=in_zone(outcome.effective_at, timezone),
-            ),
-            "success",
+
+    def done(outcome: changes.ChangeOutcome) -> str:
+        if outcome.kind != changes.SCHEDULED:
+            return gettext("Your new plan is active. The invoice is in your invoices.")
+        return gettext(
+            "Your new plan starts on %(date)s. Until then you keep your current plan; you can "
+            "cancel the change below.",
+            date=in_zone(outcome.effective_at, current_user.organisation.timezone),
         )
-    else:
-        flash(gettext("Your new plan is active. The invoice is in your invoices."), "success")
-    return redirect(url_for("plans.plan_page"))
+
+    return attempt(action, done, "plans.plan_page")
 
 
 @blueprint.post("/plan/change/cancel")
 @customer_required(admin=True)
 def cancel_change() -> ResponseReturnValue:
-    try:
-        changes.cancel_scheduled_change(_organisation_id(), clock.now(), _actor())
-    except DomainError as error:
-        db.session.rollback()
-        return _back_to_plan(error)
-    db.session.commit()
-    flash(gettext("The scheduled plan change was cancelled."), "success")
-    return redirect(url_for("plans.plan_page"))
+    return attempt(
+        lambda: changes.cancel_scheduled_change(_organisation_id(), clock.now(), _actor()),
+        gettext("The scheduled plan change was cancelled."),
+        "plans.plan_page",
+    )
 
 
 @blueprint.post("/plan/review")
 @customer_required(admin=True)
 def ask_review() -> ResponseReturnValue:
-    try:
-        approval.request_new_review(_organisation_id(), clock.now(), _actor())
-    except DomainError as error:
-        db.session.rollback()
-        return _back_to_plan(error)
-    db.session.commit()
-    flash(gettext("Your organisation is back in the compliance team’s queue."), "success")
-    return redirect(url_for("plans.plan_page"))
+    return attempt(
+        lambda: approval.request_new_review(_organisation_id(), clock.now(), _actor()),
+        gettext("Your organisation is back in the compliance team’s queue."),
+        "plans.plan_page",
+    )
 
 
 @blueprint.post("/plan/dedicated-ip")
 @customer_required(admin=True)
 def ask_dedicated_ip() -> ResponseReturnValue:
-    try:
+    def action() -> Any:
         data = load_form(DedicatedIpSchema())
-        approval.request_dedicated_ip(
+        return approval.request_dedicated_ip(
             _organisation_id(), data["ip_count"], data.get("note"), clock.now(), _actor()
         )
-    except DomainError as error:
-        db.session.rollback()
-        if isinstance(error, InvalidInput):
-            error = DomainError(
-                "; ".join(str(m) for messages in error.fields.values() for m in messages)
-            )
-        return _back_to_plan(error)
-    db.session.commit()
-    flash(gettext("Your request was sent to the compliance team."), "success")
-    return redirect(url_for("plans.plan_page"))
+
+    return attempt(
+        action, gettext("Your request was sent to the compliance team."), "plans.plan_page"
+    )
 
 
 # --- organisation profile ------------------------------------------------------------------
@@ -305,72 +316,63 @@ def payment() -> ResponseReturnValue:
     return _payment_page()
 
 
+def _payment_refused(error: DomainError) -> ResponseReturnValue:
+    return _payment_page(error.status, errors=errors_of(error))
+
+
 @blueprint.post("/plan/payment/methods")
 @customer_required(admin=True)
 def add_payment_method() -> ResponseReturnValue:
-    try:
+    def action() -> Any:
         data = load_form(PaymentMethodSchema())
-        payments.add_payment_method(
+        return payments.add_payment_method(
             _organisation_id(), data["kind"], data.get("token"), clock.now(), _actor()
         )
-    except DomainError as error:
-        db.session.rollback()
-        return _payment_page(error.status, errors=_errors_of(error))
-    db.session.commit()
-    flash(gettext("The payment method was added."), "success")
-    return redirect(url_for("plans.payment"))
 
-
-def _errors_of(error: DomainError) -> dict[str, Any]:
-    errors = {key: [str(m) for m in value] for key, value in (error.fields or {}).items()}
-    errors.setdefault("_", []).insert(0, str(error.message))
-    return errors
+    return attempt(
+        action, gettext("The payment method was added."), "plans.payment", _payment_refused
+    )
 
 
 @blueprint.post("/plan/payment/methods/<int:method_id>/default")
 @customer_required(admin=True)
 def default_payment_method(method_id: int) -> ResponseReturnValue:
-    try:
-        payments.make_default(_organisation_id(), method_id, clock.now(), _actor())
-    except DomainError as error:
-        db.session.rollback()
-        if error.status == 404:
-            raise
-        return _payment_page(error.status, errors=_errors_of(error))
-    db.session.commit()
-    flash(gettext("This method now pays for your plan."), "success")
-    return redirect(url_for("plans.payment"))
+    return attempt(
+        lambda: payments.make_default(_organisation_id(), method_id, clock.now(), _actor()),
+        gettext("This method now pays for your plan."),
+        "plans.payment",
+        _payment_refused,
+    )
 
 
 @blueprint.post("/plan/payment/methods/<int:method_id>/remove")
 @customer_required(admin=True)
 def remove_payment_method(method_id: int) -> ResponseReturnValue:
-    try:
-        payments.remove_payment_method(_organisation_id(), method_id, clock.now(), _actor())
-    except DomainError as error:
-        db.session.rollback()
-        if error.status == 404:
-            raise
-        return _payment_page(error.status, errors=_errors_of(error))
-    db.session.commit()
-    flash(gettext("The payment method was removed."), "success")
-    return redirect(url_for("plans.payment"))
+    return attempt(
+        lambda: payments.remove_payment_method(
+            _organisation_id(), method_id, clock.now(), _actor()
+        ),
+        gettext("The payment method was removed."),
+        "plans.payment",
+        _payment_refused,
+    )
 
 
 @blueprint.post("/plan/payment/deposit")
 @customer_required(admin=True)
 def deposit() -> ResponseReturnValue:
-    try:
+    def action() -> Any:
         data = load_form(DepositSchema())
-        payments.deposit(
+        return payments.deposit(
             _organisation_id(), DepositSchema.amount_of(data), data["token"], clock.now(), _actor()
         )
-    except DomainError as error:
-        db.session.rollback()
-        return _payment_page(error.status, errors=_errors_of(error))
-    db.session.commit()
-    flash(gettext("Your deposit was added to your prepaid balance."), "success")
-    return redirect(url_for("plans.payment"))
+
+    return attempt(
+        action,
+        gettext("Your deposit was added to your prepaid balance."),
+        "plans.payment",
+        _payment_refused,
+    )
 
 
 # --- invoices -------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ def test_sign_up_blocked_until_staff_approve_then_the_plan_page_in_french(
     page, browser, live_server, smtp
 ):
     DPOFactory(email="compliance@example.org")
+    # A long journey on a shared machine: generous waits, never a tight timing.
+    page.set_default_timeout(30_000)
 
     # Sign-up with the two mandatory fields only (FAQ: no payment details, nothing else).
     page.goto("/signup")
@@ -51,7 +53,7 @@ def test_sign_up_blocked_until_staff_approve_then_the_plan_page_in_french(
 
     # Compliance staff, in their own browser session, approve from the queue.
     staff_context = browser.new_context(base_url=live_server, locale="en-GB")
-    staff_context.set_default_timeout(10_000)
+    staff_context.set_default_timeout(30_000)
     staff = staff_context.new_page()
     log_in(staff, "compliance@example.org", DEFAULT_PASSWORD)
     staff.goto("/dpo/sending-approvals")

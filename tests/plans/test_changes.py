@@ -167,3 +167,10 @@ def test_annual_billing_refuses_a_downgrade_with_the_reason(db, org):
 def test_choosing_the_current_plan_again_is_refused(db, org):
     with pytest.raises(PlanChangeRefused, match="already on this plan"):
         changes.change_plan(org.id, "free", "monthly", paris(2026, 3, 5, 10, 0), "user:1")
+
+
+def test_the_renewal_and_shortfall_jobs_are_registered():
+    from privacy_service.scheduler import registered_jobs
+
+    names = {job.job_id for job in registered_jobs()}
+    assert {"plans.renew_subscriptions", "plans.warn_prepaid_shortfalls"} <= names
