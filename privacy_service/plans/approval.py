@@ -157,12 +157,15 @@ def approval_queue() -> list[QueueEntry]:
     refused = select(SendingReview.organisation_id).where(
         SendingReview.status == ReviewStatus.REFUSED.value
     )
+    # Only sign-ups whose address was confirmed: the others may still expire (accounts job).
+    confirmed = select(User.organisation_id).where(User.email_confirmed_at.is_not(None))
     organisations = db.session.scalars(
         select(Organisation).where(
             Organisation.is_operator.is_(False),
             Organisation.sending_approved_at.is_(None),
             Organisation.closed_at.is_(None),
             Organisation.id.not_in(refused),
+            Organisation.id.in_(confirmed),
         )
     ).all()
     entries = []

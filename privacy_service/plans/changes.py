@@ -368,13 +368,15 @@ def renew(subscription: PlanSubscription, now: datetime) -> int:
             details.update(
                 invoice_id=invoice.id, paid=settle(invoice, method, now, "system", at_renewal=True)
             )
-        audit.record(
-            "system",
-            "plans.subscription_renewed",
-            f"organisation:{subscription.organisation_id}",
-            details,
-            now=now,
-        )
+        if details["from"] != details["to"] or "invoice_id" in details:
+            # A free period simply following another is not worth an audit event per month.
+            audit.record(
+                "system",
+                "plans.subscription_renewed",
+                f"organisation:{subscription.organisation_id}",
+                details,
+                now=now,
+            )
         started += 1
     return started
 
@@ -424,7 +426,7 @@ def renewal_amount(subscription: PlanSubscription, now: datetime) -> Decimal | N
 
 def prepaid_shortfall(organisation_id: int, now: datetime) -> Shortfall | None:
     """FAQ: renewals are drawn from the prepaid balance; a balance too small is reported."""
-    subscription = service.subscription_for(organisation_id, now)
+    subscription = service.subscription_for(organisation_id, now, create=False)
     method = subscription.payment_method
     if method is None or method.kind != PaymentKind.PREPAID:
         return None

@@ -44,7 +44,7 @@ def _review_page(organisation_id: int, status: int = 200, errors: dict | None = 
             values=approval.profile_values(organisation_id),
             score=approval.profile_score(organisation_id),
             review=approval.review_of(organisation_id),
-            subscription=service.subscription_for(organisation_id, now),
+            subscription=service.subscription_for(organisation_id, now, create=False),
             status=service.quota_status(organisation_id, now),
             ip_requests=approval.dedicated_ip_requests(organisation_id),
             pool=approval.pool_of(organisation_id),

@@ -134,7 +134,7 @@ def _first(plans: list, flag: str) -> Any:
 def plan_page() -> ResponseReturnValue:
     organisation_id = _organisation_id()
     now = clock.now()
-    subscription = service.subscription_for(organisation_id, now)
+    subscription = service.subscription_for(organisation_id, now, create=False)
     organisation = service.get_organisation(organisation_id)
     try:
         service.ensure_sending_allowed(organisation_id)
@@ -155,7 +155,6 @@ def plan_page() -> ResponseReturnValue:
         "balance": payments.prepaid_balance(organisation_id),
         "errors": {},
     }
-    db.session.commit()  # the free subscription, when this is its first use
     return render_template("plans/plan.html", **context)
 
 
@@ -297,7 +296,7 @@ def _payment_page(status: int = 200, **extra: Any) -> ResponseReturnValue:
     now = clock.now()
     context = {
         "methods": payments.payment_methods(organisation_id),
-        "subscription": service.subscription_for(organisation_id, now),
+        "subscription": service.subscription_for(organisation_id, now, create=False),
         "balance": payments.prepaid_balance(organisation_id),
         "shortfall": changes.prepaid_shortfall(organisation_id, now),
         "demo_tokens": payments.demo_tokens(),

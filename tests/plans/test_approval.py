@@ -154,3 +154,20 @@ def test_dedicated_ips_after_staff_approval_and_extra_ips_billed(db, smtp):
         "Additional dedicated IP addresses, per month",
         40,  # two extra IPs at 20.00; the first is included
     )
+
+
+def test_unconfirmed_sign_ups_stay_out_of_the_queue_and_can_still_expire(db):
+    from datetime import timedelta
+
+    from privacy_service.accounts.service import expire_unconfirmed
+    from privacy_service.plans.service import quota_status
+
+    user = UserFactory(role="org_admin", email_confirmed_at=None, created_at=paris(2026, 3, 1))
+    org_id = user.organisation_id
+    assert approval.approval_queue() == []
+    # Reading its plan and usage (as the staff review page does) leaves no row behind ...
+    assert quota_status(org_id, paris(2026, 3, 2)).cycle_left == 6000
+    db.session.commit()
+    # ... so the accounts job can still remove the never-confirmed sign-up and its organisation.
+    assert expire_unconfirmed(paris(2026, 3, 10), timedelta(hours=48)) == 1
+    db.session.commit()
