@@ -37,8 +37,10 @@ MODEL_MODULES = (
     "privacy_service.accounts.models",
     "privacy_service.oauth.models",
     "privacy_service.mail.models",
+    "privacy_service.mail.outbox_models",
     "privacy_service.consent.models",
     "privacy_service.requests.models",
+    "privacy_service.webhooks.models",
     "privacy_service.plans.models",
 )
 
@@ -60,18 +62,22 @@ BLUEPRINTS = (
     ("privacy_service.mail.support", "blueprint"),
     ("privacy_service.plans.views", "blueprint"),
     ("privacy_service.plans.staff", "blueprint"),
+    ("privacy_service.webhooks.api", "blueprint"),
+    ("privacy_service.webhooks.views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
 REGISTRATION_MODULES = (
     "privacy_service.accounts.subject_data",
     "privacy_service.accounts.jobs",
+    "privacy_service.oauth.jobs",
     "privacy_service.consent.subject_data",
     "privacy_service.mail.subject_data",
     "privacy_service.mail.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",
     "privacy_service.plans.jobs",
+    "privacy_service.webhooks.jobs",
 )
 
 

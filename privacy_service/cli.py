@@ -14,7 +14,7 @@ from werkzeug.serving import run_simple
 
 from privacy_service import PACKAGE_DIR, clock, create_app, crypto
 from privacy_service.config import from_environment
-from privacy_service.mail.cli import imports_cli
+from privacy_service.mail.cli import imports_cli, mail_cli
 
 
 def _create_app() -> object:
@@ -35,6 +35,7 @@ main.add_command(audit_cli)
 main.add_command(users)
 main.add_command(clients)
 main.add_command(imports_cli)
+main.add_command(mail_cli)
 
 
 def _default_key_file() -> Path:
@@ -183,8 +184,10 @@ def clients_create(name: str, scopes: tuple[str, ...], organisation_id: int | No
 @click.option(
     "--no-scheduler", is_flag=True, help="Run jobs elsewhere (privacy-service scheduler)."
 )
-def serve(host: str, port: int, no_scheduler: bool) -> None:
-    """Serve the web app with its in-process scheduler (the embedded set-up)."""
+@click.option("--no-worker", is_flag=True, help="Send mail elsewhere (privacy-service worker).")
+def serve(host: str, port: int, no_scheduler: bool, no_worker: bool) -> None:
+    """Serve the web app with its in-process scheduler and mail sender (the embedded set-up)."""
+    from privacy_service.mail.outbox_worker import start_in_process
     from privacy_service.scheduler import build_scheduler
 
     app = current_app._get_current_object()
@@ -198,13 +201,40 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     if app.config["SCHEDULER_ENABLED"] and not no_scheduler:
         scheduler = build_scheduler(app)
         scheduler.start()
+    worker = None if no_worker else start_in_process(app)
     click.echo(f"privacy_service answering on http://{host}:{port}")
     try:
         # app.run() refuses to start from inside a Flask CLI command; werkzeug serves directly.
         run_simple(host, port, app, use_reloader=False, threaded=True)
     finally:
+        if worker is not None:
+            worker.stop.set()
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+
+
+@main.command("worker")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=None)
+@click.option("--poll", "poll_seconds", type=click.FloatRange(0.05, 3600), default=None)
+@click.option("--exit-when-idle", is_flag=True, help="Stop once nothing is due (cron, tests).")
+def run_worker(batch_size: int | None, poll_seconds: float | None, exit_when_idle: bool) -> None:
+    """Send the outbox (production: one or more, on one or more hosts, against PostgreSQL)."""
+    import signal
+
+    from privacy_service.mail.outbox_worker import OutboxWorker
+
+    worker = OutboxWorker(
+        current_app._get_current_object(), batch_size=batch_size, poll_seconds=poll_seconds
+    )
+
+    def _stop(signum: int, frame: object) -> None:
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    click.echo("Outbox worker running; SIGTERM or Ctrl-C to stop.")
+    sent = worker.run(exit_when_idle=exit_when_idle)
+    click.echo(f"Outbox worker stopped after {sent} message(s).")
 
 
 @main.command("scheduler")

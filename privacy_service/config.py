@@ -53,6 +53,27 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "SMTP_USERNAME": (str, None),
     "SMTP_PASSWORD": (str, None),
     "SMTP_TIMEOUT": (float, 10.0),
+    # Sending (docs/sending.md). The envelope sender that bounces come back to (default: the
+    # address of MAIL_FROM), tagged per message ("bounces+<tag>@...") so a DSN finds its row.
+    "MAIL_RETURN_PATH": (str, None),
+    # After a commit that queued messages, this process sends them at once: "thread" (in the
+    # background; the request never waits on the relay), "inline" (before the commit call
+    # returns: tests, scripts) or "off" (leave everything to `privacy-service worker`).
+    "OUTBOX_SEND_ON_COMMIT": (str, "thread"),
+    "OUTBOX_BATCH_SIZE": (int, 100),
+    "OUTBOX_POLL_SECONDS": (float, 2.0),
+    # A claimed batch not finished within this time is taken back (its worker died).
+    "OUTBOX_CLAIM_SECONDS": (float, 300.0),
+    # Temporary failures: exponential back-off with jitter, then "failed" after the last attempt.
+    "OUTBOX_MAX_ATTEMPTS": (int, 12),
+    "OUTBOX_RETRY_BASE_SECONDS": (float, 60.0),
+    "OUTBOX_RETRY_MAX_SECONDS": (float, 3600.0),
+    # Soft bounces of one address within the window after which it is suppressed.
+    "BOUNCE_SOFT_LIMIT": (int, 3),
+    "BOUNCE_SOFT_WINDOW_DAYS": (int, 30),
+    # Relays allowed to post bounce and complaint events: "name:secret,name:secret".
+    "RELAY_WEBHOOK_SECRETS": (str, None),
+    "DKIM_KEY_BITS": (int, 2048),
     "RATELIMIT_STORAGE_URI": (str, "memory://"),
     "RATELIMIT_ENABLED": (_as_bool, True),
     "LOGIN_RATE_LIMIT": (str, "10 per minute;50 per hour"),
@@ -93,6 +114,17 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "INVOICE_SELLER_REGISTRATION": (str, "RCS Paris 303 265 045"),
     "PAYMENT_PROVIDER": (str, "fake"),
     "PREPAID_SHORTFALL_NOTICE_DAYS": (int, 7),
+    # API writes sent with an Idempotency-Key: how long the first answer is kept for retries.
+    "IDEMPOTENCY_KEY_HOURS": (int, 24),
+    # Webhooks: attempts before a delivery is dead-lettered, exponential back-off (base and cap,
+    # with jitter), the HTTP timeout, how long delivered and dead rows are kept, and whether
+    # http:// to a loopback address is accepted (tests, local development; never in production).
+    "WEBHOOK_MAX_ATTEMPTS": (int, 12),
+    "WEBHOOK_RETRY_BASE_SECONDS": (float, 30.0),
+    "WEBHOOK_RETRY_MAX_SECONDS": (float, 6 * 3600.0),
+    "WEBHOOK_TIMEOUT_SECONDS": (float, 10.0),
+    "WEBHOOK_DELIVERY_RETENTION_DAYS": (int, 30),
+    "WEBHOOK_ALLOW_LOOPBACK_HTTP": (_as_bool, None),
     "LOG_LEVEL": (str, "INFO"),
     # A pooled PostgreSQL connection idle for this long is pinged before use (0: before every
     # use, SQLAlchemy's pool_pre_ping). See database.ping_idle_connections for the trade-off.
@@ -171,6 +203,9 @@ def build_flask_config(settings: dict[str, Any], instance_path: Path) -> dict[st
         REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        # Production sends webhooks over HTTPS only, whatever the setting says.
+        WEBHOOK_ALLOW_LOOPBACK_HTTP=not production
+        and settings["WEBHOOK_ALLOW_LOOPBACK_HTTP"] in (None, True),
     )
     return flask_config
 

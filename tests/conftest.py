@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 from privacy_service import create_app
 from privacy_service.extensions import db as _db
 from privacy_service.extensions import limiter
+from privacy_service.mail import delivery
 from tests.support.clock import MovableClock
 from tests.support.smtp import SMTPTestServer
 from tools.i18n import compile_catalogues
@@ -65,6 +66,8 @@ def _base_config(tmp_path: Path, database_url: str, smtp: SMTPTestServer | None)
         "BASE_URL": "http://localhost",
         "SCHEDULER_ENABLED": False,
         "LOG_LEVEL": "WARNING",
+        # Messages queued by a request go out before the test's next line (docs/sending.md).
+        "OUTBOX_SEND_ON_COMMIT": "inline",
         **_TEST_KEYS,
     }
     if smtp is not None:
@@ -214,6 +217,7 @@ def app(
         try:
             yield application
         finally:
+            delivery.wait_idle()
             _db.session.remove()
             _reset_tables(migrated_database)
             _db.engine.dispose()

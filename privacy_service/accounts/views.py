@@ -55,8 +55,8 @@ def signup() -> ResponseReturnValue:
     data["locale"] = str(get_locale())
     now = clock.now()
     outcome = service.sign_up(data, now)
-    db.session.commit()
     # The page is the same either way: it must not reveal whether the address had an account.
+    # The email is queued in the same transaction, so a relay outage never fails the sign-up.
     if outcome.user is not None:
         send_transactional(
             outcome.user.email,
@@ -75,6 +75,7 @@ def signup() -> ResponseReturnValue:
             login_url=url_for("accounts.login", _external=True),
             reset_url=url_for("accounts.forgot_password", _external=True),
         )
+    db.session.commit()
     return redirect(url_for("accounts.signup_sent"))
 
 
@@ -151,6 +152,7 @@ def forgot_password() -> ResponseReturnValue:
             ),
             hours=current_app.config["PASSWORD_RESET_MAX_AGE_HOURS"],
         )
+        db.session.commit()
     return redirect(url_for("accounts.signup_sent"))
 
 

@@ -32,6 +32,7 @@ from privacy_service.consent.web import (
 from privacy_service.crypto import blind_index
 from privacy_service.errors import Forbidden
 from privacy_service.extensions import csrf, db, limiter, require_oauth
+from privacy_service.oauth import idempotency
 from privacy_service.oauth.service import current_client
 from privacy_service.validation import load_json, load_query, normalise_email
 
@@ -152,6 +153,7 @@ def check_many() -> ResponseReturnValue:
 
 @blueprint.post("/consent")
 @require_oauth("consent:write")
+@idempotency.idempotent
 def record() -> ResponseReturnValue:
     """Record a grant or a withdrawal with its evidence.
     ---
@@ -162,7 +164,16 @@ def record() -> ResponseReturnValue:
         Records are append-only evidence. A grant needs the exact text shown to the person
         (text, stored with its SHA-256) or its text_sha256. occurred_at lets an import carry
         the original date; the newest occurred_at decides the current state.
+        With an Idempotency-Key header, a retry with the same key and body gets the first
+        answer (and the header Idempotent-Replayed true) and stores nothing new; the same key
+        with another body is a 422. Keys are per client and kept 24 hours.
       security: [{oauth2: ["consent:write"]}]
+      parameters:
+      - in: header
+        name: Idempotency-Key
+        required: false
+        schema: {type: string, maxLength: 255}
+        description: Any unique value per logical request (a UUID), reused on retries
       requestBody:
         required: true
         content:
@@ -178,7 +189,7 @@ def record() -> ResponseReturnValue:
         401: {description: Missing, invalid or expired token}
         403: {description: Token lacks consent:write}
         415: {description: Body is not application/json}
-        422: {description: Invalid fields; nothing stored}
+        422: {description: Invalid fields or a reused Idempotency-Key; nothing stored}
     """
     body = load_json(RecordConsentSchema())
     evidence = service.Evidence(
@@ -199,8 +210,9 @@ def record() -> ResponseReturnValue:
         current_client().audit_ref,
         body["organisation"],
     )
+    response = idempotency.remember(ConsentRecordSchema().dump(stored), 201, clock.now())
     db.session.commit()
-    return jsonify(ConsentRecordSchema().dump(stored)), 201
+    return response
 
 
 @blueprint.get("/consent/history")

@@ -36,6 +36,8 @@ from privacy_service.errors import DomainError, InvalidInput
 from privacy_service.extensions import db
 from privacy_service.reading import PreparedSelect, gc_paused, read_rows
 from privacy_service.signing import sign, unsign
+from privacy_service.webhooks.events import emit
+from privacy_service.webhooks.models import EventType
 
 MAX_BULK_ADDRESSES = 100_000
 PREFERENCES_LINK = "consent.preferences"
@@ -230,6 +232,21 @@ def record_consent(
             "policy_version": evidence.policy_version,
         },
         now=now,
+    )
+    emit(
+        EventType.CONSENT_GRANTED if granted else EventType.CONSENT_WITHDRAWN,
+        {
+            "subject": record.email_index,
+            "record_id": record.id,
+            "purpose": purpose.code,
+            "organisation_id": organisation_id,
+            "occurred_at": occurred_at.isoformat(),
+            "source": evidence.source,
+            "policy_version": evidence.policy_version,
+        },
+        now,
+        subject_index=record.email_index,
+        email=email,
     )
     return record
 

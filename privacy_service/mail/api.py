@@ -336,7 +336,6 @@ def contacts_create(list_id: int) -> ResponseReturnValue:
             origin=SubscriptionOrigin.API.value,
             attributes=data.get("attributes"),
         )
-        db.session.commit()
         if membership is not None:
             send_transactional(
                 data["email"],
@@ -348,6 +347,7 @@ def contacts_create(list_id: int) -> ResponseReturnValue:
                 ),
                 hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
             )
+        db.session.commit()
         return jsonify({"status": "confirmation_requested"}), 202
     data["consent_at"] = data.pop("consent_date", None)
     if data["consent_at"] is not None and data["consent_at"] > now:

@@ -49,3 +49,6 @@ def detect_interrupted(stale_after: int) -> None:
     marked = detect_interrupted_imports(clock.now(), timedelta(seconds=stale_after))
     db.session.commit()
     click.echo(f"{len(marked)} import(s) marked interrupted.")
+
+
+mail_cli = AppGroup("mail", help="Sending: bounce and complaint reports.")

@@ -257,7 +257,10 @@ class ImportReject(db.Model):
 
 
 class MessageEventKind(enum.StrEnum):
+    QUEUED = "queued"
     SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
     DELIVERED = "delivered"
     OPENED = "opened"
     CLICKED = "clicked"
@@ -283,6 +286,11 @@ class MessageEvent(db.Model):
     email_index: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     campaign_ref: Mapped[str | None] = mapped_column(String(100))
+    campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # The outbox row the event is about (no foreign key: events outlive purged outbox rows).
+    outbox_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The relay's or the report's status code ("550", "5.1.1"), never its text.
+    code: Mapped[str | None] = mapped_column(String(40))
     occurred_at: Mapped[datetime]
     # For instance the clicked URL or a bounce diagnostic: it may name the person, so encrypted.
     detail: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("message_event.detail"))

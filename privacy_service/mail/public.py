@@ -92,7 +92,6 @@ def subscribe(form_key: str) -> ResponseReturnValue:
         db.session.rollback()
         contact_list = service.get_list_by_form_key(form_key)
         return _form_page(contact_list, 422, errors=error.fields, values=request.form)
-    db.session.commit()
     if membership is not None:
         send_transactional(
             data["email"],
@@ -104,6 +103,7 @@ def subscribe(form_key: str) -> ResponseReturnValue:
             ),
             hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
         )
+    db.session.commit()
     # Same answer whatever happened: the form must not tell who is subscribed or suppressed.
     return redirect(url_for("mail_public.subscribe_sent"))
 

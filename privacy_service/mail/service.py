@@ -547,6 +547,24 @@ def update_contact(
     return changed
 
 
+def correct_contact_email(contact: Contact, new_email: str, now: datetime, actor: str) -> None:
+    """A data-subject correction of the address (both addresses proven by the caller).
+
+    Refused when the organisation already holds the new address as another contact: merging
+    two contacts is the organisation's decision, not the service's.
+    """
+    new_index = blind_index(new_email)
+    if new_index == contact.email_index:
+        return
+    if contact_by_index(contact.organisation_id, new_index) is not None:
+        raise Conflict(_l("This organisation already holds the new address as another contact."))
+    contact.email = new_email
+    contact.email_index = new_index
+    contact.updated_at = now
+    db.session.flush()
+    audit.record(actor, "mail.contact_address_corrected", contact.audit_ref, now=now)
+
+
 def set_status(
     membership: ListMembership,
     status: str,

@@ -1,78 +1,171 @@
-"""The one way this service sends a message.
+"""The one way bytes reach the relay: an SMTP connection for a batch, or ``.eml`` files.
 
-With ``PRIVACY_SERVICE_SMTP_HOST`` set, messages go over SMTP (plain, STARTTLS or implicit TLS,
-optional credentials). Without it they are written as ``.eml`` files to ``instance/outbox/`` so the
-embedded set-up works with no mail server at all.
+With ``PRIVACY_SERVICE_SMTP_HOST`` set, a batch goes over one SMTP connection (plain, STARTTLS
+or implicit TLS, optional credentials), each message in its own SMTP transaction, pipelined
+(RFC 2920: MAIL, RCPT and DATA in one write) when the relay offers PIPELINING. Without it,
+messages are written as ``.eml`` files to ``instance/outbox/`` so the embedded set-up works with
+no mail server at all. Only ``mail/delivery.py`` uses this module: everything else enqueues.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
-import uuid
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
-import structlog
-from flask import current_app
-
-log = structlog.get_logger(__name__)
-
-
-class MailDeliveryError(RuntimeError):
-    """The relay refused the message or could not be reached."""
+_ENHANCED = re.compile(rb"^([245]\.\d{1,3}\.\d{1,3})\b")
+_LINE_START_DOT = re.compile(rb"(?m)^\.")
 
 
-def send_message(message: EmailMessage) -> str:
-    """Send ``message`` and return its Message-ID (added if missing)."""
-    config = current_app.config
-    if "Message-ID" not in message:
-        message["Message-ID"] = make_msgid(domain=_sender_domain(config["MAIL_FROM"]))
-    if "Date" not in message:
-        message["Date"] = formatdate(localtime=False, usegmt=True)
-    if "From" not in message:
-        message["From"] = config["MAIL_FROM"]
-    if config.get("SMTP_HOST"):
-        _send_smtp(message, config)
-    else:
-        _write_outbox(message, Path(current_app.instance_path) / "outbox")
-    log.info("mail_sent", message_id=message["Message-ID"], transport=_transport_name(config))
-    return str(message["Message-ID"])
+class RelayUnavailable(RuntimeError):
+    """The relay could not be reached, refused the session, or the connection was lost."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
-def _transport_name(config: dict) -> str:
-    return "smtp" if config.get("SMTP_HOST") else "outbox"
+@dataclass(frozen=True)
+class Reply:
+    """The relay's answer to one message: its SMTP code and enhanced status (RFC 3463)."""
+
+    code: int
+    enhanced: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.code < 300
+
+    @property
+    def permanent(self) -> bool:
+        return 500 <= self.code < 600
+
+    @property
+    def error_code(self) -> str:
+        """``smtp_550_5.1.1``: what is stored and logged; the text may quote the address."""
+        return f"smtp_{self.code}" + (f"_{self.enhanced}" if self.enhanced else "")
 
 
-def _sender_domain(mail_from: str) -> str:
-    address = mail_from.rsplit("<", 1)[-1].rstrip(">")
-    return address.rsplit("@", 1)[-1] or "localhost"
+def _reply(code: int, text: bytes) -> Reply:
+    match = _ENHANCED.match(text or b"")
+    return Reply(code, match.group(1).decode() if match else None)
 
 
-def _send_smtp(message: EmailMessage, config: dict) -> None:
-    host, port = config["SMTP_HOST"], int(config["SMTP_PORT"])
-    security = (config.get("SMTP_SECURITY") or "none").lower()
-    timeout = float(config.get("SMTP_TIMEOUT") or 10)
-    try:
-        if security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                host, port, timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(host, port, timeout=timeout)
-        with client:
+class Relay(Protocol):
+    def send(self, sender: str, recipient: str, data: bytes) -> Reply: ...
+
+    def close(self) -> None: ...
+
+
+class SMTPRelay:
+    """One SMTP session; ``send`` runs one transaction and returns the relay's reply.
+
+    A lost connection raises ``RelayUnavailable``: the message in flight may or may not have
+    been accepted (RFC 1047), which is the one message docs/sending.md counts as a possible
+    duplicate.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        host, port = config["SMTP_HOST"], int(config["SMTP_PORT"])
+        security = (config.get("SMTP_SECURITY") or "none").lower()
+        timeout = float(config.get("SMTP_TIMEOUT") or 10)
+        try:
+            if security == "tls":
+                self.client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    host, port, timeout=timeout, context=ssl.create_default_context()
+                )
+            else:
+                self.client = smtplib.SMTP(host, port, timeout=timeout)
+            self.client.ehlo()
             if security == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                self.client.starttls(context=ssl.create_default_context())
+                self.client.ehlo()
             if config.get("SMTP_USERNAME"):
-                client.login(config["SMTP_USERNAME"], config.get("SMTP_PASSWORD") or "")
-            client.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise MailDeliveryError(f"SMTP delivery failed: {type(exc).__name__}") from exc
+                self.client.login(config["SMTP_USERNAME"], config.get("SMTP_PASSWORD") or "")
+        except smtplib.SMTPResponseException as exc:
+            self._drop()
+            raise RelayUnavailable(f"smtp_{exc.smtp_code}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise RelayUnavailable(f"connection_{type(exc).__name__}"[:40]) from None
+        self.pipelining = self.client.has_extn("pipelining")
+        self.eight_bit = self.client.has_extn("8bitmime")
+
+    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
+        try:
+            return self._transaction(sender, recipient, data)
+        except smtplib.SMTPServerDisconnected:
+            raise RelayUnavailable("connection_lost") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise RelayUnavailable(f"connection_{type(exc).__name__}"[:40]) from None
+
+    def _transaction(self, sender: str, recipient: str, data: bytes) -> Reply:
+        client = self.client
+        options = " BODY=8BITMIME" if self.eight_bit and not data.isascii() else ""
+        envelope = f"MAIL FROM:<{sender}>{options}\r\nRCPT TO:<{recipient}>\r\n"
+        if self.pipelining:
+            client.send(envelope + "DATA\r\n")
+            replies = [_reply(*client.getreply()) for _ in range(3)]
+        else:
+            replies = []
+            for command in (*envelope.split("\r\n")[:2], "DATA"):
+                client.send(command + "\r\n")
+                replies.append(_reply(*client.getreply()))
+                if not replies[-1].accepted and replies[-1].code != 354:
+                    break
+        refused = next((r for r in replies[:2] if not r.accepted), None)
+        if refused is not None or replies[-1].code != 354:
+            if replies[-1].code == 354:
+                # A relay that said "go ahead" to DATA after refusing the recipient: end the
+                # session rather than send a message to nobody.
+                raise RelayUnavailable("protocol")
+            client.rset()
+            return refused or replies[-1]
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        client.send(_LINE_START_DOT.sub(b"..", data) + b".\r\n")
+        return _reply(*client.getreply())
+
+    def close(self) -> None:
+        try:
+            self.client.quit()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def _drop(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
 
 
-def _write_outbox(message: EmailMessage, outbox: Path) -> None:
-    outbox.mkdir(parents=True, exist_ok=True)
-    path = outbox / f"{uuid.uuid4().hex}.eml"
-    path.write_bytes(bytes(message))
-    path.chmod(0o600)
+class FileRelay:
+    """The embedded set-up: each message becomes ``instance/outbox/<message>.eml`` (mode 600).
+
+    The file is named after the message, so a message sent again replaces its file.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
+        name = sender.partition("+")[2].partition("@")[0] or "message"
+        path = self.directory / f"{name}.eml"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        temporary.chmod(0o600)
+        temporary.replace(path)
+        return Reply(250)
+
+    def close(self) -> None:
+        pass
+
+
+def open_relay(config: dict[str, Any], instance_path: str) -> Relay:
+    """The relay the configuration names: SMTP when a host is set, files otherwise."""
+    if config.get("SMTP_HOST"):
+        return SMTPRelay(config)
+    return FileRelay(Path(instance_path) / "outbox")

@@ -7,10 +7,11 @@ import hmac
 from datetime import datetime, timedelta
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from privacy_service import clock
+from privacy_service.crypto import EncryptedBytes
 from privacy_service.extensions import db
 
 
@@ -98,3 +99,26 @@ class OAuthToken(db.Model, TokenMixin):
 
     def is_revoked(self) -> bool:
         return self.revoked_at is not None or self.client.revoked_at is not None
+
+
+class IdempotencyKey(db.Model):
+    """The first successful answer to a write sent with an ``Idempotency-Key`` header.
+
+    Keys belong to one client (two clients may use the same key); the row is written in the
+    transaction of the change it answers, so a retry finds either both or neither. The stored
+    answer may repeat personal data (a consent record's IP address), so it is encrypted.
+    """
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("client_pk", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("oauth_client.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    # The endpoint and a SHA-256 of the body: the same key with another request is refused.
+    endpoint: Mapped[str] = mapped_column(String(120))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[bytes] = mapped_column(EncryptedBytes("idempotency_key.response_body"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

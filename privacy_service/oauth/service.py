@@ -26,7 +26,9 @@ SCOPES = {
     "consent:read": "Check consent and read consent history",
     "consent:write": "Record consent grants and withdrawals",
     "requests:write": "File data-subject requests",
+    "requests:read": "Follow the data-subject requests the client filed",
     "suppression:read": "Look up the suppression list",
+    "webhooks:manage": "Register and manage the client's webhook endpoints",
     "lists:read": "Read the organisation's contact lists",
     "lists:write": "Change the organisation's contact lists",
 }

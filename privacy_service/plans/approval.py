@@ -191,9 +191,8 @@ def decide(
 ) -> SendingReview:
     """Approve or refuse sending; audited, and each administrator is emailed in their language.
 
-    The email is sent before the caller commits: if it cannot be sent, the decision is not
-    stored and staff see an error (the outbox branch will turn this into an outbox row written in
-    the same transaction).
+    The emails are queued (``send_transactional``: an outbox row) before the caller commits, in
+    the same transaction as the decision: both are stored, or neither.
     """
     organisation = service.get_organisation(organisation_id)
     if organisation.is_operator:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
@@ -18,7 +18,7 @@ from privacy_service.accounts.access import dpo_required
 from privacy_service.accounts.service import staff_users
 from privacy_service.errors import InvalidInput
 from privacy_service.extensions import db
-from privacy_service.requests import charts, fulfilment, service
+from privacy_service.requests import charts, corrections, fulfilment, service
 from privacy_service.requests.documents import EXTENSIONS
 from privacy_service.requests.labels import KIND_LABELS, STATUS_LABELS
 from privacy_service.requests.models import (
@@ -35,7 +35,6 @@ from privacy_service.requests.schemas import (
     QueueFilterSchema,
     ReasonSchema,
 )
-from privacy_service.requests.views import commit_and_notify
 from privacy_service.validation import load_form, load_query
 
 blueprint = Blueprint(
@@ -83,6 +82,7 @@ def _request_page(
         for field, proposed in (subject_request.proposed_changes or {}).items():
             current = getattr(account, field) if account is not None else None
             correction_rows.append({"field": field, "current": current, "proposed": proposed})
+    organisation_contacts = corrections.organisation_contacts(subject_request)
     timeline = sorted(
         [("event", event.occurred_at, event) for event in subject_request.events]
         + [("note", note.created_at, note) for note in subject_request.notes],
@@ -100,6 +100,7 @@ def _request_page(
             now=now,
             account=account,
             correction_rows=correction_rows,
+            organisation_contacts=organisation_contacts,
             timeline=timeline,
             exports=exports,
             staff=[user for user in staff_users() if user.is_active],
@@ -147,7 +148,7 @@ def _action(request_id: int, form: str, schema: Any, run: Any, message: str) -> 
     except InvalidInput as error:
         db.session.rollback()
         return _request_page(request_id, errors=error.fields, form=form, status=422)
-    commit_and_notify()
+    db.session.commit()
     flash(message, "success")
     return redirect(url_for("requests_dpo.request_page", request_id=request_id))
 
@@ -237,7 +238,12 @@ def apply_correction(request_id: int) -> ResponseReturnValue:
         "correction",
         schema,
         lambda req, data, now: fulfilment.apply_correction(
-            req, current_user, schema.approved(data), data.get("message"), now
+            req,
+            current_user,
+            schema.approved(data),
+            data.get("message"),
+            now,
+            approved_contacts=request.form.getlist("approve_contact"),
         ),
         gettext("The approved changes were applied and the requester told."),
     )
@@ -248,7 +254,7 @@ def apply_correction(request_id: int) -> ResponseReturnValue:
 def fulfil(request_id: int) -> ResponseReturnValue:
     subject_request = service.get_request(request_id, for_update=True)
     service.queue_fulfilment(subject_request, current_user, clock.now())
-    commit_and_notify()
+    db.session.commit()
     # Run it now; if it fails, the scheduled job retries it (and flags it after a few tries).
     fulfilment.process_fulfilments(clock.now, request_id=request_id)
     db.session.expire_all()

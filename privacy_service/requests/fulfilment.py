@@ -33,7 +33,7 @@ from privacy_service.accounts.service import update_profile
 from privacy_service.errors import Conflict, InvalidInput
 from privacy_service.extensions import db
 from privacy_service.mail.suppression import suppress
-from privacy_service.requests import notifications, service
+from privacy_service.requests import corrections, notifications, service
 from privacy_service.requests.export import EXPORT_CONTEXT, build_export
 from privacy_service.requests.models import (
     AccessExport,
@@ -45,6 +45,9 @@ from privacy_service.requests.models import (
 from privacy_service.requests.sealed_files import read_sealed
 from privacy_service.signing import InvalidToken, sign, unsign
 from privacy_service.subjects import ErasureOutcome, Subject, providers
+from privacy_service.webhooks.events import emit
+from privacy_service.webhooks.models import EventType
+from privacy_service.webhooks.service import forget_subject
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +80,15 @@ def erase_subject(
     # account's removal cascades to it.
     outcomes = [provider.erase(subject, now) for provider in reversed(providers())]
     suppress(subject.email_index, "erasure", now)
+    # Queued webhook bodies naming the subject go too; subject.erased then tells every
+    # subscribed service to erase it in turn (its body is dropped once delivered).
+    forget_subject(subject.email_index)
+    emit(
+        EventType.SUBJECT_ERASED,
+        {"subject": subject.email_index, "request_id": _request_id(target)},
+        now,
+        email=subject.email,
+    )
     audit.record(
         actor,
         "requests.subject_erased",
@@ -91,6 +103,12 @@ def erase_subject(
     )
     db.session.flush()
     return outcomes
+
+
+def _request_id(target: str | None) -> int | None:
+    if target and target.startswith("request:"):
+        return int(target.removeprefix("request:"))
+    return None
 
 
 def outcome_summary(outcomes: list[ErasureOutcome]) -> dict[str, Any]:
@@ -304,8 +322,11 @@ def apply_correction(
     approved: list[str],
     message: str | None,
     now: datetime,
+    approved_contacts: list[str] | None = None,
 ) -> list[str]:
-    """Apply the approved proposals to the subject's account; returns the fields changed."""
+    """Apply the approved proposals to the subject's account and to the contacts organisations
+    hold (``approved_contacts``: options of ``corrections.organisation_contacts``); returns the
+    account fields changed. Each organisation whose contact changed is notified."""
     if request.kind != RequestKind.CORRECTION:
         raise Conflict(_l("Only a correction request has changes to approve."))
     if request.status != RequestStatus.IN_REVIEW:
@@ -314,7 +335,8 @@ def apply_correction(
     unknown = sorted(set(approved) - set(proposed))
     if unknown:
         raise InvalidInput(fields={"approve": [_l("Approve only the proposed changes.")]})
-    if not approved and not (message or "").strip():
+    approved_contacts = approved_contacts or []
+    if not approved and not approved_contacts and not (message or "").strip():
         raise InvalidInput(
             fields={
                 "message": [
@@ -333,8 +355,12 @@ def apply_correction(
         changed = update_profile(
             account, {field: proposed[field] for field in approved}, staff, now
         )
+    contacts = corrections.apply_contact_changes(request, approved_contacts, staff.audit_ref, now)
     declined = sorted(set(proposed) - set(approved))
     request.outcome = {"applied": sorted(approved), "declined": declined}
+    contact_fields = sorted({name for fields in contacts.values() for name in fields})
+    if request.proposed_contact_changes or request.new_email:
+        request.outcome["contacts"] = contacts
     audit.record(
         staff.audit_ref,
         "requests.correction_applied",
@@ -343,6 +369,7 @@ def apply_correction(
             "applied": sorted(approved),
             "declined": declined,
             "account": account.audit_ref if account else None,
+            "organisations": {key: fields for key, fields in contacts.items()},
         },
         now=now,
     )
@@ -353,7 +380,12 @@ def apply_correction(
         now,
         reason=(message or "").strip() or None,
         details={"applied": sorted(approved), "declined": declined},
-        email_context={"applied": sorted(approved), "declined": declined},
+        email_context={
+            "applied": sorted(approved),
+            "declined": declined,
+            "organisations_corrected": len(contacts),
+            "contact_fields": contact_fields,
+        },
     )
     return changed
 
@@ -415,7 +447,7 @@ def _claim(now: datetime, request_id: int | None) -> int | None:
             )
             if request.fulfilment_attempts >= MAX_ATTEMPTS:
                 _flag_failed(request, now)
-                _commit_and_deliver(now)
+                db.session.commit()
                 continue
         request.fulfilment_state = FulfilmentState.RUNNING.value
         request.fulfilment_claimed_at = now
@@ -447,11 +479,10 @@ def _run(request_id: int, clock: Callable[[], datetime]) -> bool:
         else:
             raise Conflict(_l("A correction is fulfilled by approving its changes."))
         request.fulfilment_state = None
-        _commit_and_deliver(now)
+        db.session.commit()
         return True
     except Exception as exc:
         db.session.rollback()
-        notifications.discard_queued()
         log.error("fulfilment_failed", request_id=request_id, error_type=type(exc).__name__)
         request = db.session.get(DataSubjectRequest, request_id)
         if request is None or request.fulfilment_state != FulfilmentState.RUNNING:
@@ -467,7 +498,7 @@ def _run(request_id: int, clock: Callable[[], datetime]) -> bool:
             _flag_failed(request, now)
         else:
             request.fulfilment_state = FulfilmentState.QUEUED.value
-        _commit_and_deliver(now)
+        db.session.commit()
         return False
 
 

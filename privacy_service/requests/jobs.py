@@ -1,5 +1,5 @@
-"""Scheduled request work. Each job claims rows with SKIP LOCKED, stamps what it did in the same
-transaction (so a reminder goes once), commits, then sends the emails it queued."""
+"""Scheduled request work. Each job claims rows with SKIP LOCKED and stamps what it did in the
+same transaction as the emails it queues (so a reminder goes once, and only if it committed)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ from privacy_service.requests import fulfilment, notifications, service
 from privacy_service.scheduler import register_job
 
 
-def _commit_and_notify() -> None:
-    db.session.commit()
-    notifications.deliver_queued(clock.now())
-
-
 @register_job("requests.unconfirmed_requests", "interval", minutes=15)
 def unconfirmed_requests() -> dict[str, int]:
     """Remind requesters who never confirmed, once; expire requests still unconfirmed."""
@@ -27,7 +22,7 @@ def unconfirmed_requests() -> dict[str, int]:
     now = clock.now()
     reminded = service.remind_unconfirmed(now, remind_after, max_age)
     expired = service.expire_unconfirmed(now, max_age)
-    _commit_and_notify()
+    db.session.commit()
     return {"reminded": reminded, "expired": expired}
 
 
@@ -35,7 +30,7 @@ def unconfirmed_requests() -> dict[str, int]:
 def deadline_reminders() -> int:
     """Remind DPO staff 7 and 2 days before a due date, and once when it has passed."""
     sent = service.send_deadline_reminders(clock.now())
-    _commit_and_notify()
+    db.session.commit()
     return sent
 
 
@@ -55,5 +50,5 @@ def purge_exports() -> int:
 
 @register_job("requests.deliver_messages", "interval", minutes=1)
 def deliver_messages() -> int:
-    """Retry request emails that could not be sent at once."""
-    return notifications.deliver_due(clock.now())
+    """Move request emails queued by the previous version (request_message) into the outbox."""
+    return notifications.move_legacy_messages(clock.now())

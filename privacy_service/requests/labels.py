@@ -42,6 +42,14 @@ EVENT_LABELS = {
     "confirmation_reminded": _l("Confirmation reminder sent"),
     "fulfilment_queued": _l("Fulfilment started"),
     "fulfilment_failed": _l("Fulfilment failed repeatedly"),
+    "new_address_confirmed": _l("New address confirmed"),
+}
+
+# What a correction may change in a contact held by a customer organisation.
+CONTACT_FIELD_LABELS = {
+    "name": _l("Name in mailing lists"),
+    "attributes": _l("Other contact details"),
+    "email": _l("Email address"),
 }
 
 # The profile fields of accounts.User a correction may propose (accounts.service.PROFILE_FIELDS).

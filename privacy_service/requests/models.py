@@ -71,6 +71,15 @@ class DataSubjectRequest(db.Model):
     proposed_changes: Mapped[dict[str, Any] | None] = mapped_column(
         EncryptedJSON("data_subject_request.proposed_changes")
     )
+    # Correction of what customer organisations hold as contacts: {"name": ..., "attributes":
+    # {name: value}}, applied per organisation once the DPO approves.
+    proposed_contact_changes: Mapped[dict[str, Any] | None] = mapped_column(
+        EncryptedJSON("data_subject_request.proposed_contact_changes")
+    )
+    # Correction of the address itself: the old one is proven by the request's confirmation,
+    # the new one by its own confirmation link.
+    new_email: Mapped[str | None] = mapped_column(EncryptedString("data_subject_request.new_email"))
+    new_email_confirmed_at: Mapped[datetime | None]
     locale: Mapped[str] = mapped_column(String(5))
     received_at: Mapped[datetime]
     # Privacy policy "Your rights": answered within 30 days; GDPR art. 12(3) allows two more months.
@@ -227,3 +236,24 @@ class RequestMessage(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(index=True)
     last_error: Mapped[str | None] = mapped_column(String(80))
+
+
+class ContactCorrectionNotice(db.Model):
+    """GDPR art. 19: a customer organisation told that its contact data was corrected.
+
+    Field names only (``name``, ``attributes``, ``email``), never values; the organisation's
+    members see the notices on their corrections page and its administrators get an email.
+    """
+
+    __tablename__ = "contact_correction_notice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("data_subject_request.id", ondelete="CASCADE"), index=True
+    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime]

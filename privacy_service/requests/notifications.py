@@ -1,29 +1,27 @@
-"""Request emails through an outbox: none is lost, none goes out for a rolled-back change.
+"""Request emails, queued in the outbox in the caller's transaction (``mail/outbox.py``).
 
-Services ``queue()`` a message in the caller's transaction; after it commits, the caller (a view or
-a job) calls ``deliver_queued()``, which sends what this session queued, deleting each row once
-sent. A scheduled job retries the rest (``deliver_due``) with back-off, claiming rows with
-``FOR UPDATE SKIP LOCKED`` so several instances never send the same message twice.
+None is lost when the relay is down and none goes out for a rolled-back change: the outbox sends
+them once the caller commits and retries them; one that never goes is audited against its
+request (``mail.message_undeliverable``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
 from flask import current_app
 from sqlalchemy import select
 
-from privacy_service import audit
 from privacy_service.extensions import db
-from privacy_service.mail.transactional import send_transactional
+from privacy_service.mail import outbox
+from privacy_service.mail.outbox_models import OutboxKind
+from privacy_service.mail.transactional import render_transactional
 from privacy_service.requests.models import RequestMessage
 
 log = structlog.get_logger(__name__)
 
-_SESSION_KEY = "requests.queued_message_ids"
-MAX_ATTEMPTS = 8
 TEMPLATE_PREFIX = "requests/email/"
 
 
@@ -41,87 +39,38 @@ def queue(
     *,
     for_request: int | None = None,
     **context: Any,
-) -> RequestMessage:
-    """Queue ``requests/email/<template>`` for ``recipient``; context must be JSON-serialisable."""
-    message = RequestMessage(
-        request_id=for_request,
+) -> int:
+    """Queue ``requests/email/<template>`` for ``recipient``; returns the outbox row id."""
+    message = render_transactional(recipient, TEMPLATE_PREFIX + template, locale, **context)
+    return outbox.enqueue(
+        message,
         recipient=recipient,
-        template=template,
-        locale=locale,
-        context=context,
-        created_at=now,
-        attempts=0,
-        next_attempt_at=now,
+        now=now,
+        kind=OutboxKind.TRANSACTIONAL.value,
+        reference=f"request:{for_request}" if for_request else None,
     )
-    db.session.add(message)
-    db.session.flush()
-    db.session.info.setdefault(_SESSION_KEY, []).append(message.id)
-    return message
 
 
-def discard_queued() -> None:
-    """Forget this session's queue (after a rollback, the rows are gone anyway)."""
-    db.session.info.pop(_SESSION_KEY, None)
-
-
-def deliver_queued(now: datetime) -> int:
-    """Send the messages this session queued and committed; returns how many went out."""
-    ids = db.session.info.pop(_SESSION_KEY, [])
-    if not ids:
-        return 0
-    return _deliver(select(RequestMessage).where(RequestMessage.id.in_(ids)), now)
-
-
-def deliver_due(now: datetime, limit: int = 200) -> int:
-    """Send (or retry) every message whose time has come; used by the scheduled job."""
-    query = (
+def move_legacy_messages(now: datetime, limit: int = 200) -> int:
+    """Render into the outbox what the previous version left in ``request_message`` (during a
+    rolling upgrade it may still write there), deleting each row in the same transaction."""
+    messages = db.session.scalars(
         select(RequestMessage)
-        .where(RequestMessage.next_attempt_at <= now)
         .order_by(RequestMessage.id)
         .limit(limit)
-    )
-    return _deliver(query, now)
-
-
-def _deliver(query: Any, now: datetime) -> int:
-    sent = 0
-    messages = db.session.scalars(query.with_for_update(skip_locked=True)).all()
+        .with_for_update(skip_locked=True)
+    ).all()
     for message in messages:
-        try:
-            send_transactional(
-                message.recipient,
-                TEMPLATE_PREFIX + message.template,
-                message.locale,
-                **message.context,
-            )
-        except Exception as exc:
-            _delivery_failed(message, exc, now)
-            continue
-        db.session.delete(message)
-        sent += 1
-    db.session.commit()
-    return sent
-
-
-def _delivery_failed(message: RequestMessage, exc: Exception, now: datetime) -> None:
-    # The exception type only: SMTP errors may echo the address.
-    message.attempts += 1
-    message.last_error = type(exc).__name__[:80]
-    log.warning(
-        "request_message_failed",
-        message_id=message.id,
-        attempts=message.attempts,
-        error_type=message.last_error,
-    )
-    if message.attempts >= MAX_ATTEMPTS:
-        audit.record(
-            "system",
-            "requests.message_undeliverable",
-            f"request:{message.request_id}" if message.request_id else None,
-            {"template": message.template, "attempts": message.attempts},
-            now=now,
+        queue(
+            message.recipient,
+            message.template,
+            message.locale,
+            now,
+            for_request=message.request_id,
+            **message.context,
         )
         db.session.delete(message)
-        return
-    # 1, 2, 4 ... minutes: a relay outage is survived, a bad address stops after a few hours.
-    message.next_attempt_at = now + timedelta(minutes=2 ** (message.attempts - 1))
+    db.session.commit()
+    if messages:
+        log.info("legacy_request_messages_moved", messages=len(messages))
+    return len(messages)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext
-from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from privacy_service.accounts.schemas import ProfileFields
 from privacy_service.accounts.service import PROFILE_FIELDS
@@ -80,9 +80,17 @@ class AccountRequestForm(StrictSchema):
     correct_vat_number = text_field(500)
     correct_postal_address = text_field(500)
     correct_phone = text_field(500)
+    # What customers' lists hold: a name, attributes ("name: value" per line), the address.
+    contact_name = text_field(200)
+    contact_attributes = text_field(5000)
+    new_email = OptionalEmailAddress()
 
     @post_load
     def _proposals(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["contact_changes"] = {
+            "name": data.pop("contact_name", None),
+            "attributes": parse_attribute_lines(data.pop("contact_attributes", None)),
+        }
         raw = {
             field: data.pop(CORRECTION_PREFIX + field)
             for field in PROFILE_FIELDS
@@ -92,6 +100,32 @@ class AccountRequestForm(StrictSchema):
             data.pop(CORRECTION_PREFIX + field, None)
         data["proposed_changes"] = validate_proposals(raw, CORRECTION_PREFIX)
         return data
+
+
+def parse_attribute_lines(text: str | None) -> dict[str, str] | None:
+    """``name: value`` per line (a form's textarea) -> {name: value}; a line without a colon
+    is refused with the form field's name."""
+    attributes: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            raise ValidationError(
+                {"contact_attributes": [lazy_gettext("Write one “name: value” per line.")]}
+            )
+        attributes[name.strip()] = value.strip()
+    return attributes or None
+
+
+class ContactChangesSchema(StrictSchema):
+    name = text_field(200, metadata={"description": "New name in customers' lists"})
+    attributes = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        load_default=None,
+        metadata={"description": "Custom attribute -> new value"},
+    )
 
 
 class PublicRequestForm(AccountRequestForm):
@@ -125,6 +159,22 @@ class RequestCreateSchema(StrictSchema):
         },
     )
 
+    contact_changes = fields.Nested(
+        ContactChangesSchema,
+        load_default=None,
+        metadata={
+            "description": "Correction of the contact data customer organisations hold about "
+            "the address (applied per organisation after the DPO's approval; each organisation "
+            "is notified)"
+        },
+    )
+    new_email = OptionalEmailAddress(
+        metadata={
+            "description": "Correction of the address itself in customers' lists; the new "
+            "address receives its own confirmation link"
+        }
+    )
+
     @post_load
     def _proposals(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         data["proposed_changes"] = validate_proposals(
@@ -133,12 +183,70 @@ class RequestCreateSchema(StrictSchema):
         return data
 
 
+STATUS_DESCRIPTION = (
+    "received -> awaiting_verification (web requests, until the address is confirmed) -> "
+    "verified -> in_review -> fulfilled | rejected (with a reason); expired: never confirmed. "
+    "fulfilled, rejected and expired are final."
+)
+
+
 class RequestCreatedSchema(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
-    status = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf([status.value for status in RequestStatus]),
+        metadata={"description": STATUS_DESCRIPTION},
+    )
     received_at = fields.DateTime(required=True)
-    due_at = fields.DateTime(required=True, metadata={"description": "received_at + 30 days"})
+    due_at = fields.DateTime(
+        required=True,
+        metadata={"description": "received_at + 30 days, later if the DPO extended it"},
+    )
+
+
+class StatusChangeSchema(Schema):
+    status = fields.String(required=True)
+    at = fields.DateTime(required=True)
+
+
+class RequestStatusSchema(RequestCreatedSchema):
+    """What the service that filed a request may follow: no address, no free text."""
+
+    original_due_at = fields.DateTime(
+        required=True, metadata={"description": "received_at + 30 days (GDPR art. 12(3))"}
+    )
+    extension_months = fields.Integer(
+        required=True, metadata={"description": "0 to 2 further months, with a reason"}
+    )
+    overdue = fields.Boolean(required=True, metadata={"description": "open and past due_at"})
+    closed_at = fields.DateTime(allow_none=True)
+    history = fields.List(
+        fields.Nested(StatusChangeSchema),
+        required=True,
+        metadata={"description": "Every status the request went through, oldest first"},
+    )
+
+
+class RequestsPageSchema(Schema):
+    items = fields.List(fields.Nested(RequestStatusSchema))
+    next_after = fields.Integer(
+        allow_none=True, metadata={"description": "Pass as `after` for the next page"}
+    )
+
+
+API_STATUS_FILTERS = ["open", *[status.value for status in RequestStatus]]
+
+
+class RequestsQuerySchema(StrictSchema):
+    status = choice_field(
+        API_STATUS_FILTERS,
+        required=False,
+        load_default=None,
+        metadata={"description": "One status, or open (any status not final); default: all"},
+    )
+    after = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
 # --- DPO actions ----------------------------------------------------------------------------
@@ -189,6 +297,8 @@ class CorrectionApprovalSchema(StrictSchema):
     approve_vat_number = fields.String(load_default=None)
     approve_postal_address = fields.String(load_default=None)
     approve_phone = fields.String(load_default=None)
+    # One checkbox per organisation and change (repeated name; the view passes every value).
+    approve_contact = fields.String(load_default=None)
 
     @staticmethod
     def approved(data: dict[str, Any]) -> list[str]:

@@ -1,10 +1,10 @@
 """Request rules: intake, the status machine, the 30-day deadline and its extension, staff work.
 
-Functions change data and flush; the view or job that called them commits, then delivers the
-emails they queued (``notifications.deliver_queued``). Every status change goes through
-``transition()``: it refuses a move the machine does not allow, writes the timeline and an audit
-event (ids and statuses only, never an address or a blind index: the audit chain cannot be erased),
-and emails the requester in the language stored with the request.
+Functions change data and flush, queueing their emails in the outbox in the same transaction;
+the view or job that called them commits (the emails go only if it committed). Every status
+change goes through ``transition()``: it refuses a move the machine does not allow, writes the
+timeline and an audit event (ids and statuses only, never an address or a blind index: the audit
+chain cannot be erased), and emails the requester in the language stored with the request.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from privacy_service import audit
 from privacy_service.accounts.models import User
@@ -25,7 +26,7 @@ from privacy_service.accounts.service import find_user_by_email, staff_users
 from privacy_service.crypto import blind_index
 from privacy_service.errors import Conflict, InvalidInput, NotFound
 from privacy_service.extensions import db
-from privacy_service.requests import notifications
+from privacy_service.requests import corrections, notifications
 from privacy_service.requests.documents import UploadedDocument
 from privacy_service.requests.labels import STATUS_LABELS, label
 from privacy_service.requests.models import (
@@ -42,6 +43,8 @@ from privacy_service.requests.models import (
 )
 from privacy_service.signing import InvalidToken, sign, unsign
 from privacy_service.subjects import Subject
+from privacy_service.webhooks.events import emit
+from privacy_service.webhooks.models import EventType
 
 # Privacy policy "Your rights": "Your requests will be processed within 30 days".
 ANSWER_PERIOD = timedelta(days=30)
@@ -95,6 +98,8 @@ def file_request(
     reply_to: str | None = None,
     details: str | None = None,
     proposed_changes: dict[str, Any] | None = None,
+    contact_changes: dict[str, Any] | None = None,
+    new_email: str | None = None,
     document: UploadedDocument | None = None,
 ) -> DataSubjectRequest:
     """Record a request; web requests then wait for the address to be confirmed by email.
@@ -105,8 +110,16 @@ def file_request(
     if kind not in set(RequestKind):
         raise InvalidInput(fields={"kind": [_l("Choose one of the listed values.")]})
     if kind != RequestKind.CORRECTION:
-        proposed_changes = None
-    if kind == RequestKind.CORRECTION and not proposed_changes and not details:
+        proposed_changes = contact_changes = new_email = None
+    else:
+        contact_changes = corrections.check_contact_changes(contact_changes, new_email, email)
+    if (
+        kind == RequestKind.CORRECTION
+        and not proposed_changes
+        and not contact_changes
+        and not new_email
+        and not details
+    ):
         raise InvalidInput(
             fields={"details": [_l("Say what should be corrected, or propose new values.")]}
         )
@@ -120,6 +133,8 @@ def file_request(
         reply_to=reply_to if reply_to and reply_to.lower() != email.lower() else None,
         details=details,
         proposed_changes=proposed_changes or None,
+        proposed_contact_changes=contact_changes,
+        new_email=new_email,
         locale=locale,
         received_at=now,
         original_due_at=now + ANSWER_PERIOD,
@@ -140,6 +155,8 @@ def file_request(
             "identity_document": document is not None,
             "reply_address_differs": request.reply_to is not None,
             "proposed_fields": sorted(proposed_changes or {}),
+            "contact_fields": sorted(contact_changes or {}),
+            "address_correction": new_email is not None,
         },
         now=now,
     )
@@ -221,12 +238,28 @@ def transition(
         {"from": from_status, "to": str(to_status), "kind": request.kind, **(details or {})},
         now=now,
     )
+    emit(
+        EventType.REQUEST_STATUS_CHANGED,
+        {
+            "request_id": request.id,
+            "kind": request.kind,
+            "from": from_status,
+            "to": str(to_status),
+            "due_at": request.due_at.isoformat(),
+        },
+        now,
+        subject_index=request.email_index,
+        # An erasure's events never carry the address: subject.erased tells allowed endpoints.
+        email=request.email if request.kind != RequestKind.ERASURE else None,
+    )
     if to_status in CLOSED_STATUSES:
         request.closed_at = now
         request.fulfilment_state = None
         delete_identity_document(request, now)
     if notify:
         _notify_requester(request, to_status, now, reason, email_context or {})
+    if to_status == RequestStatus.VERIFIED:
+        corrections.send_new_address_link(request, now)
     db.session.flush()
     return event
 
@@ -614,6 +647,53 @@ def fulfilment_times(now: datetime, weeks: int = 12, limit: int = 60) -> list[Fu
         for row in rows
     ]
     return list(reversed(times))
+
+
+def filed_request(filed_by: str, request_id: int) -> DataSubjectRequest:
+    """A request filed by ``filed_by`` (an API client); anyone else's answers NotFound (404)."""
+    request = db.session.scalar(
+        select(DataSubjectRequest).where(
+            DataSubjectRequest.id == request_id, DataSubjectRequest.filed_by == filed_by
+        )
+    )
+    if request is None:
+        raise NotFound()
+    return request
+
+
+def requests_filed_by(
+    filed_by: str, *, status: str | None, after: int | None, limit: int
+) -> list[DataSubjectRequest]:
+    """Keyset page (by id) of the requests ``filed_by`` filed; ``status`` may be "open"."""
+    query = select(DataSubjectRequest).where(DataSubjectRequest.filed_by == filed_by)
+    if status == "open":
+        query = query.where(DataSubjectRequest.status.in_([str(s) for s in OPEN_STATUSES]))
+    elif status:
+        query = query.where(DataSubjectRequest.status == status)
+    if after:
+        query = query.where(DataSubjectRequest.id > after)
+    query = query.options(selectinload(DataSubjectRequest.events))
+    return list(db.session.scalars(query.order_by(DataSubjectRequest.id).limit(limit)))
+
+
+def status_view(request: DataSubjectRequest, now: datetime) -> dict[str, Any]:
+    """The request as its filing service sees it (RequestStatusSchema)."""
+    return {
+        "id": request.id,
+        "kind": request.kind,
+        "status": request.status,
+        "received_at": request.received_at,
+        "due_at": request.due_at,
+        "original_due_at": request.original_due_at,
+        "extension_months": request.extension_months,
+        "overdue": request.is_overdue(now),
+        "closed_at": request.closed_at,
+        "history": [
+            {"status": event.to_status, "at": event.occurred_at}
+            for event in request.events
+            if event.to_status is not None
+        ],
+    }
 
 
 def requests_of_subject(email_index: str) -> list[DataSubjectRequest]:

@@ -46,6 +46,8 @@ class RequestData:
                 "reply_to": request.reply_to,
                 "details": request.details,
                 "proposed_changes": request.proposed_changes,
+                "proposed_contact_changes": request.proposed_contact_changes,
+                "new_email": request.new_email,
                 "identity_document": None
                 if document is None
                 else {
@@ -103,6 +105,8 @@ class RequestData:
             request.reply_to = None
             request.details = None
             request.proposed_changes = None
+            request.proposed_contact_changes = None
+            request.new_email = None
             request.anonymised_at = now
             audit.record("system", "requests.request_anonymised", request.audit_ref, now=now)
         db.session.flush()

@@ -22,12 +22,13 @@ from flask_login import current_user, login_required
 
 from privacy_service import clock
 from privacy_service.accounts.service import PROFILE_FIELDS
-from privacy_service.errors import InvalidInput
+from privacy_service.errors import InvalidInput, NotFound
 from privacy_service.extensions import db, limiter
 from privacy_service.i18n import country_choices
-from privacy_service.requests import fulfilment, notifications, service
+from privacy_service.requests import corrections, fulfilment, service
 from privacy_service.requests.documents import read_document
 from privacy_service.requests.labels import (
+    CONTACT_FIELD_LABELS,
     EVENT_LABELS,
     FIELD_LABELS,
     FORM_KIND_CHOICES,
@@ -44,12 +45,6 @@ from privacy_service.validation import load_form
 from privacy_service.web import form_limit
 
 blueprint = Blueprint("requests", __name__, template_folder="templates")
-
-
-def commit_and_notify() -> None:
-    """Commit, then send the emails the change queued (they go only if it committed)."""
-    db.session.commit()
-    notifications.deliver_queued(clock.now())
 
 
 # --- template helpers shared with the dashboard and the emails -------------------------------
@@ -83,6 +78,7 @@ def _labels() -> dict[str, Any]:
         "kept_label": lambda key: label(KEPT_LABELS, key),
         "source_label": lambda key: label(SOURCE_LABELS, key),
         "event_label": lambda key: label(EVENT_LABELS, key),
+        "contact_field_label": lambda key: label(CONTACT_FIELD_LABELS, key),
     }
 
 
@@ -159,6 +155,8 @@ def new_request() -> ResponseReturnValue:
             reply_to=data.get("reply_to"),
             details=data.get("details"),
             proposed_changes=data.get("proposed_changes"),
+            contact_changes=data.get("contact_changes"),
+            new_email=data.get("new_email"),
             document=document,
             now=clock.now(),
             locale=str(get_locale()),
@@ -167,8 +165,9 @@ def new_request() -> ResponseReturnValue:
         )
     except InvalidInput as error:
         db.session.rollback()
-        return _form_page("requests/new.html", 422, errors=error.fields)
-    commit_and_notify()
+        errors = corrections.form_field_errors(error.fields)
+        return _form_page("requests/new.html", 422, errors=errors)
+    db.session.commit()
     # The same page whether or not the address is known to the service.
     return redirect(url_for("requests.sent"))
 
@@ -198,6 +197,8 @@ def new_account_request() -> ResponseReturnValue:
             reply_to=data.get("reply_to"),
             details=data.get("details"),
             proposed_changes=data.get("proposed_changes"),
+            contact_changes=data.get("contact_changes"),
+            new_email=data.get("new_email"),
             document=document,
             now=clock.now(),
             locale=user.locale,
@@ -206,8 +207,9 @@ def new_account_request() -> ResponseReturnValue:
         )
     except InvalidInput as error:
         db.session.rollback()
-        return _form_page("requests/new.html", 422, errors=error.fields, account=user)
-    commit_and_notify()
+        errors = corrections.form_field_errors(error.fields)
+        return _form_page("requests/new.html", 422, errors=errors, account=user)
+    db.session.commit()
     flash(
         gettext(
             "Your request #%(id)s is registered. We will answer by %(due)s.",
@@ -227,8 +229,31 @@ def confirm(token: str) -> ResponseReturnValue:
         filed = service.request_for_confirmation(token)
         return render_template("requests/confirm.html", filed=filed)
     filed = service.confirm_address(token, clock.now())
-    commit_and_notify()
+    db.session.commit()
     return render_template("requests/confirmed.html", filed=filed)
+
+
+@blueprint.route("/requests/confirm-new-address/<token>", methods=["GET", "POST"])
+@limiter.limit(form_limit, methods=["POST"])
+def confirm_new_address(token: str) -> ResponseReturnValue:
+    """The new address of an address correction proves itself (a GET only shows the page)."""
+    max_age = service.confirmation_max_age()
+    if request.method == "GET":
+        filed = corrections.request_for_new_address(token, max_age)
+        return render_template("requests/confirm_new_address.html", filed=filed)
+    filed = corrections.confirm_new_address(token, clock.now(), max_age)
+    db.session.commit()
+    return render_template("requests/new_address_confirmed.html", filed=filed)
+
+
+@blueprint.get("/organisation/corrections")
+@login_required
+def organisation_corrections() -> ResponseReturnValue:
+    """GDPR art. 19: the organisation sees every correction made to its contacts."""
+    if current_user.organisation.is_operator:
+        raise NotFound()
+    notices = corrections.notices_for(current_user.organisation_id)
+    return render_template("requests/organisation_corrections.html", notices=notices)
 
 
 @blueprint.get("/requests/export/<token>")

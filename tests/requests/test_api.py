@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -100,3 +102,86 @@ def test_the_endpoint_is_in_the_openapi_document(client):
     assert operation["security"] == [{"oauth2": ["requests:write"]}]
     assert "RequestCreate" in str(operation["requestBody"])
     assert "201" in operation["responses"]
+
+
+# --- following filed requests: GET /api/v1/requests[/<id>] ------------------------------------
+
+
+def _file(client, token: str, email: str, kind: str = "access") -> dict:
+    response = client.post(
+        "/api/v1/requests",
+        json={"email": email, "kind": kind},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def test_a_service_follows_the_requests_it_filed_and_only_those(client, db, clock):
+    from privacy_service.requests import service
+    from tests.factories import DPOFactory
+
+    filer = issue_token(client, ["requests:write", "requests:read"])
+    other = issue_token(client, ["requests:write", "requests:read"])
+    first = _file(client, filer, "one@example.org")
+    second = _file(client, filer, "two@example.org", "erasure")
+    foreign = _file(client, other, "three@example.org")
+    request = db.session.get(DataSubjectRequest, second["id"])
+    service.start_review(request, DPOFactory(), clock.now())
+    db.session.commit()
+
+    headers = {"Authorization": f"Bearer {filer}"}
+    answer = client.get(f"/api/v1/requests/{second['id']}", headers=headers)
+    assert answer.status_code == 200, answer.json
+    body = answer.json
+    assert body["status"] == "in_review" and body["kind"] == "erasure"
+    assert body["due_at"] == second["due_at"] and body["extension_months"] == 0
+    assert body["overdue"] is False and body["closed_at"] is None
+    assert [step["status"] for step in body["history"]] == ["received", "verified", "in_review"]
+    assert "email" not in body and "three@example.org" not in answer.text
+
+    assert client.get(f"/api/v1/requests/{foreign['id']}", headers=headers).status_code == 404
+    assert client.get("/api/v1/requests/999999", headers=headers).status_code == 404
+
+    everything = client.get("/api/v1/requests", headers=headers).json
+    assert [item["id"] for item in everything["items"]] == [first["id"], second["id"]]
+    assert everything["next_after"] is None
+    in_review = client.get("/api/v1/requests?status=in_review", headers=headers).json
+    assert [item["id"] for item in in_review["items"]] == [second["id"]]
+    verified = client.get("/api/v1/requests?status=verified", headers=headers).json
+    assert [item["id"] for item in verified["items"]] == [first["id"]]
+    page = client.get("/api/v1/requests?limit=1", headers=headers).json
+    assert [item["id"] for item in page["items"]] == [first["id"]]
+    assert page["next_after"] == first["id"]
+    rest = client.get(f"/api/v1/requests?limit=1&after={first['id']}", headers=headers).json
+    assert [item["id"] for item in rest["items"]] == [second["id"]]
+
+    # Tokens last 15 minutes: the due date is moved instead of the clock.
+    old = db.session.get(DataSubjectRequest, first["id"])
+    old.due_at = clock.now() - timedelta(days=1)
+    db.session.commit()
+    late = client.get(f"/api/v1/requests/{first['id']}", headers=headers).json
+    assert late["overdue"] is True
+
+
+def test_reading_requests_needs_the_read_scope_and_a_valid_query(client, db):
+    writer = issue_token(client, ["requests:write"])
+    filed = _file(client, writer, "one@example.org")
+    headers = {"Authorization": f"Bearer {writer}"}
+    assert client.get(f"/api/v1/requests/{filed['id']}", headers=headers).status_code == 403
+    assert client.get("/api/v1/requests").status_code == 401
+    reader = issue_token(client, ["requests:read"])
+    bad = client.get("/api/v1/requests?status=lost", headers={"Authorization": f"Bearer {reader}"})
+    assert bad.status_code == 422 and "status" in bad.json["error"]["fields"]
+
+
+def test_reading_requests_is_in_the_openapi_document(client):
+    spec = client.get("/api/openapi.json").json
+    one = spec["paths"]["/api/v1/requests/{request_id}"]["get"]
+    assert one["security"] == [{"oauth2": ["requests:read"]}]
+    assert "404" in one["responses"]
+    listing = spec["paths"]["/api/v1/requests"]["get"]
+    assert {parameter["name"] for parameter in listing["parameters"]} >= {"status", "after"}
+    schema = spec["components"]["schemas"]["RequestStatus"]
+    assert "awaiting_verification" in schema["properties"]["status"]["description"]
+    assert set(schema["properties"]) >= {"due_at", "history", "overdue"}

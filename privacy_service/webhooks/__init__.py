@@ -1,0 +1,1 @@
+"""Signed webhooks for internal services (Standard Webhooks style), through a durable queue."""
