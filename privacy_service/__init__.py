@@ -60,6 +60,8 @@ BLUEPRINTS = (
     ("privacy_service.mail.views", "blueprint"),
     ("privacy_service.mail.public", "blueprint"),
     ("privacy_service.mail.support", "blueprint"),
+    ("privacy_service.plans.views", "blueprint"),
+    ("privacy_service.plans.staff", "blueprint"),
     ("privacy_service.webhooks.api", "blueprint"),
     ("privacy_service.webhooks.views", "blueprint"),
     ("privacy_service.mail.relay_webhook", "blueprint"),
@@ -77,6 +79,7 @@ REGISTRATION_MODULES = (
     "privacy_service.mail.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",
+    "privacy_service.plans.jobs",
     "privacy_service.webhooks.jobs",
 )
 

@@ -110,6 +110,14 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "IMPORT_THROTTLE_SECONDS": (float, 0.0),
     "IMPORT_WORKER_THREAD": (_as_bool, True),
     "IMPORT_STALE_AFTER_SECONDS": (float, 120.0),
+    # Plans and billing: the seller printed on invoices, the card/PayPal payment provider (only
+    # the local "fake" exists: see plans/payments.py), how early a prepaid shortfall is reported.
+    "INVOICE_SELLER_NAME": (str, "Privacy Service SAS"),
+    "INVOICE_SELLER_ADDRESS": (str, "1 rue de l’Exemple, 75001 Paris, France"),
+    "INVOICE_SELLER_VAT_NUMBER": (str, "FR40303265045"),
+    "INVOICE_SELLER_REGISTRATION": (str, "RCS Paris 303 265 045"),
+    "PAYMENT_PROVIDER": (str, "fake"),
+    "PREPAID_SHORTFALL_NOTICE_DAYS": (int, 7),
     # API writes sent with an Idempotency-Key: how long the first answer is kept for retries.
     "IDEMPOTENCY_KEY_HOURS": (int, 24),
     # Webhooks: attempts before a delivery is dead-lettered, exponential back-off (base and cap,

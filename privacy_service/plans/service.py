@@ -122,12 +122,16 @@ def get_organisation(organisation_id: int) -> Organisation:
     return organisation
 
 
-def subscription_for(organisation_id: int, now: datetime) -> PlanSubscription:
+def subscription_for(
+    organisation_id: int, now: datetime, *, create: bool = True
+) -> PlanSubscription:
     """The organisation's subscription; one that never chose a plan is on the free plan.
 
     The free plan starts with the organisation (FAQ: free forever, no payment details), so its
     cycles are anchored on the day the organisation was created, in its time zone. Created on
-    first use with ``INSERT ... ON CONFLICT DO NOTHING``, so racing workers create one row.
+    first use with ``INSERT ... ON CONFLICT DO NOTHING``, so racing workers create one row; with
+    ``create=False`` (pages that only read) a missing one is answered unsaved, so reading never
+    leaves rows behind (an unconfirmed sign-up must stay deletable).
     """
     subscription = db.session.scalar(
         select(PlanSubscription).where(PlanSubscription.organisation_id == organisation_id)
@@ -149,6 +153,9 @@ def subscription_for(organisation_id: int, now: datetime) -> PlanSubscription:
         "created_at": now,
         "updated_at": now,
     }
+    if not create:
+        # Transient: never added to the session (the many-to-one ``plan`` does not cascade).
+        return PlanSubscription(plan=free_plan(), **values)
     db.session.execute(
         _insert(PlanSubscription).values(**values).on_conflict_do_nothing(),
     )
@@ -275,9 +282,11 @@ def _read_counter(organisation_id: int) -> QuotaCounter | None:
     ).first()
 
 
-def _current_values(organisation_id: int, counter: QuotaCounter | None, now: datetime) -> dict:
+def _current_values(
+    organisation_id: int, counter: QuotaCounter | None, now: datetime, *, create: bool = True
+) -> dict:
     """What the counter holds once rolled over to ``now`` (expired credits gone)."""
-    subscription = subscription_for(organisation_id, now)
+    subscription = subscription_for(organisation_id, now, create=create)
     tz = periods.zone(get_organisation(organisation_id).timezone)
     values: dict[str, Any] = {}
     if counter is None or counter.cycle_end <= now:
@@ -353,7 +362,7 @@ def release_quota(organisation_id: int, count: int, now: datetime) -> None:
 
 def quota_status(organisation_id: int, now: datetime) -> QuotaStatus:
     """Used and left this cycle and today, as the next grant would see them (read only)."""
-    subscription = subscription_for(organisation_id, now)
+    subscription = subscription_for(organisation_id, now, create=False)
     counter = _read_counter(organisation_id)
     current: dict[str, Any] = {}
     if counter is not None:
@@ -370,7 +379,7 @@ def quota_status(organisation_id: int, now: datetime) -> QuotaStatus:
                 "day_used",
             )
         }
-    current.update(_current_values(organisation_id, counter, now))
+    current.update(_current_values(organisation_id, counter, now, create=False))
     return QuotaStatus(plan_code=plan_in_effect(subscription, now).code, **current)
 
 
