@@ -76,8 +76,18 @@ def test_wrong_keys_fail_health_and_key_check(app, db, migrated_database):
         extension_db.engine.dispose()
 
 
-def test_the_home_page_claims_nothing_the_service_does_not_do(client):
+def test_the_home_page_claims_nothing_the_service_does_not_do(client, db):
+    from sqlalchemy import update
+
+    from privacy_service.plans.models import Plan
+
     page = client.get("/").get_data(as_text=True)
-    # No sending quota exists yet (the plans feature brings it, with real figures).
-    assert "6,000" not in page and "emails a month" not in page
     assert "double opt-in" in page
+    # The free plan's figures are the ledger's own row, not a sentence of the template.
+    assert "6,000 emails a month, at most 200 a day" in page
+    db.session.execute(
+        update(Plan).where(Plan.code == "free").values(monthly_volume=5000, daily_limit=150)
+    )
+    db.session.commit()
+    page = client.get("/").get_data(as_text=True)
+    assert "5,000 emails a month, at most 150 a day" in page and "6,000" not in page
