@@ -85,6 +85,7 @@ REGISTRATION_MODULES = (
     "privacy_service.requests.jobs",
     "privacy_service.plans.jobs",
     "privacy_service.webhooks.jobs",
+    "privacy_service.operator.jobs",
 )
 
 
