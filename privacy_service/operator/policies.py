@@ -261,7 +261,7 @@ def _flag_renewals(version: PolicyVersion, now: datetime) -> int:
             renewals.c.record_id == state.c.record_id,
         ),
     )
-    result = db.session.execute(
+    db.session.execute(
         insert(renewals).from_select(
             [
                 "policy_version_id",
@@ -275,7 +275,10 @@ def _flag_renewals(version: PolicyVersion, now: datetime) -> int:
             chosen,
         )
     )
-    return result.rowcount or 0
+    # Counted, not taken from rowcount: drivers disagree on it for INSERT ... SELECT.
+    return db.session.scalar(
+        select(func.count(renewals.c.id)).where(renewals.c.policy_version_id == version.id)
+    )
 
 
 def outstanding_renewals(email_index: str) -> list[ConsentRenewal]:
