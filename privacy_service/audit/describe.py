@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from privacy_service.accounts.people import actor_label, people_by_ref
 from privacy_service.audit.models import AuditEvent
+from privacy_service.i18n import interpolate
 
 # %(actor)s is who acted (a person by name and address, or "the service"), %(subject)s what or
 # whom the action was about.
@@ -91,7 +92,9 @@ SENTENCES: dict[str, LazyString] = {
     "plans.dedicated_ip_requested": _l("%(actor)s asked for dedicated IPs for %(subject)s"),
     "plans.invoice_issued": _l("%(actor)s issued an invoice (%(subject)s)"),
     "plans.invoice_paid": _l("%(actor)s recorded the payment of an invoice (%(subject)s)"),
-    "plans.organisation_profile_updated": _l("%(actor)s updated the billing details of %(subject)s"),
+    "plans.organisation_profile_updated": _l(
+        "%(actor)s updated the billing details of %(subject)s"
+    ),
     "plans.payment_method_added": _l("%(actor)s added a payment method for %(subject)s"),
     "plans.payment_method_default": _l("%(actor)s chose the default payment method of %(subject)s"),
     "plans.payment_method_removed": _l("%(actor)s removed a payment method of %(subject)s"),
@@ -119,7 +122,9 @@ SENTENCES: dict[str, LazyString] = {
     "requests.fulfilment_failed": _l("%(actor)s could not fulfil %(subject)s"),
     "requests.fulfilment_queued": _l("%(actor)s queued the fulfilment of %(subject)s"),
     "requests.fulfilment_requeued": _l("%(actor)s queued the fulfilment of %(subject)s again"),
-    "requests.identity_document_deleted": _l("%(actor)s deleted the identity document of %(subject)s"),
+    "requests.identity_document_deleted": _l(
+        "%(actor)s deleted the identity document of %(subject)s"
+    ),
     "requests.identity_document_viewed": _l(
         "%(actor)s looked at the identity document of %(subject)s"
     ),
@@ -319,13 +324,11 @@ def describe(events: list[AuditEvent], zone: str | None = None) -> list[Describe
         subject = subject_label(event.target, people)
         template = SENTENCES.get(event.action)
         if template is None:
-            sentence = str(UNDESCRIBED) % {
-                "actor": actor,
-                "action": event.action,
-                "subject": subject or "—",
-            }
+            sentence = interpolate(
+                str(UNDESCRIBED), actor=actor, action=event.action, subject=subject or "—"
+            )
         else:
-            sentence = str(template) % {"actor": actor, "subject": subject or "—"}
+            sentence = interpolate(str(template), actor=actor, subject=subject or "—")
         described.append(
             DescribedEvent(
                 event=event,

@@ -25,4 +25,6 @@ class TrailFilterSchema(StrictSchema):
 
     def load(self, data, *args, **kwargs):  # type: ignore[no-untyped-def, override]
         # Empty inputs of a submitted filter form mean "any".
-        return super().load({key: value for key, value in data.items() if value != ""}, *args, **kwargs)
+        return super().load(
+            {key: value for key, value in data.items() if value != ""}, *args, **kwargs
+        )

@@ -84,3 +84,16 @@ def test_customers_cannot_read_the_trail(client, db):
     UserFactory(email="customer@example.org")
     login(client, "customer@example.org", DEFAULT_PASSWORD)
     assert client.get("/dpo/audit/").status_code == 403
+
+
+def test_french_trail_elides_before_a_vowel(client, db):
+    dpo = _dpo_client(client)
+    member = UserFactory(email="ada@example.org", first_name="Ada", last_name="Lovelace")
+    audit.record(dpo.audit_ref, "accounts.role_changed", member.audit_ref, {"to": "member"})
+    audit.record("system", "requests.exports_purged", None, {"expired": 1})
+    database.session.commit()
+    client.get("/lang/fr")
+    page = client.get("/dpo/audit/").get_data(as_text=True)
+    assert "a changé le rôle d’Ada Lovelace (ada@example.org)" in page
+    assert "Le service (automatique) a purgé les exports d’accès expirés" in page
+    assert "<dt>À</dt><dd>member</dd>" in page
