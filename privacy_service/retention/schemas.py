@@ -74,3 +74,7 @@ class CloseAccountSchema(StrictSchema):
         validate=validate.Equal(True, error=_l("Tick the box to confirm.")),
         error_messages={"required": _l("Tick the box to confirm.")},
     )
+
+
+class DpoCloseSchema(StrictSchema):
+    organisation_id = fields.Integer(required=True, strict=False, error_messages=_WHOLE)

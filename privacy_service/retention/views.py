@@ -15,11 +15,12 @@ from sqlalchemy import select
 from privacy_service import clock, crypto
 from privacy_service.accounts.access import dpo_required, org_admin_required
 from privacy_service.accounts.models import Organisation
-from privacy_service.errors import DomainError, NotFound
+from privacy_service.errors import DomainError, InvalidInput, NotFound
 from privacy_service.extensions import db
 from privacy_service.retention import charts, organisations, service
 from privacy_service.retention.schemas import (
     CloseAccountSchema,
+    DpoCloseSchema,
     HoldSchema,
     RuleSchema,
     RunSchema,
@@ -161,18 +162,19 @@ def _organisation(organisation_id: int) -> Organisation:
     return organisation
 
 
-@blueprint.post("/dpo/retention/accounts/<int:organisation_id>/close")
+@blueprint.post("/dpo/retention/accounts/close")
 @dpo_required
-def dpo_close(organisation_id: int) -> ResponseReturnValue:
+def dpo_close() -> ResponseReturnValue:
     try:
-        organisations.close_organisation(
-            _organisation(organisation_id), current_user.audit_ref, clock.now()
-        )
+        data = load_form(DpoCloseSchema())
+        organisation = db.session.get(Organisation, data["organisation_id"])
+        if organisation is None:
+            raise InvalidInput(fields={"organisation_id": [gettext("No such organisation.")]})
+        organisations.close_organisation(organisation, current_user.audit_ref, clock.now())
     except DomainError as error:
         db.session.rollback()
-        if error.status == 404:
-            raise
-        return _dashboard(errors=_errors(error), form="close", status=error.status)
+        values = {key: value for key, value in request.form.items() if key != "csrf_token"}
+        return _dashboard(errors=_errors(error), form="close", values=values, status=error.status)
     db.session.commit()
     flash(gettext("Account closed; its data goes when the retention period ends."), "success")
     return redirect(url_for("retention.dashboard"))
