@@ -29,11 +29,11 @@ def populated_organisation(now: datetime, *, contacts: int = 3, events: int = 4)
     contact_list = ContactListFactory(organisation_id=organisation.id)
     for _ in range(contacts):
         membership = ListMembershipFactory(contact_list=contact_list)
-        ConsentRecordFactory(
-            email=membership.contact.email, organisation_id=organisation.id
-        )
+        ConsentRecordFactory(email=membership.contact.email, organisation_id=organisation.id)
     for index in range(events):
-        MessageEventFactory(organisation_id=organisation.id, occurred_at=now - timedelta(days=index))
+        MessageEventFactory(
+            organisation_id=organisation.id, occurred_at=now - timedelta(days=index)
+        )
     add_sent_mail(organisation.id, now - timedelta(days=2))
     return organisation.id
 
@@ -59,13 +59,12 @@ def rows_of(organisation_id: int) -> dict[str, int]:
     for name in organisation_tables():
         source = db.metadata.tables[name]
         counts[name] = db.session.scalar(
-            select(func.count()).select_from(source).where(
-                organisation_condition(name, organisation_id)
-            )
+            select(func.count())
+            .select_from(source)
+            .where(organisation_condition(name, organisation_id))
         )
     return {name: count for name, count in counts.items() if count}
 
 
 def count(model: type) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
-

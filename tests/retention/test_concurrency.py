@@ -49,7 +49,7 @@ def test_two_runs_at_once_remove_each_row_once(app, clock):
                         clock.now, trigger="scheduler", actor="system", batch_size=100
                     )
                 )
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            except BaseException as exc:  # reported by the assertion below
                 errors.append(exc)
             finally:
                 db.session.remove()
