@@ -42,6 +42,7 @@ MODEL_MODULES = (
     "privacy_service.requests.models",
     "privacy_service.webhooks.models",
     "privacy_service.plans.models",
+    "privacy_service.mail.campaigns.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -66,6 +67,8 @@ BLUEPRINTS = (
     ("privacy_service.webhooks.views", "blueprint"),
     ("privacy_service.mail.relay_webhook", "blueprint"),
     ("privacy_service.mail.senders_views", "blueprint"),
+    ("privacy_service.mail.campaigns.views", "blueprint"),
+    ("privacy_service.mail.campaigns.public", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
