@@ -39,16 +39,21 @@ from privacy_service.mail.campaigns.models import (
     RecipientStatus,
     SkipReason,
 )
-from privacy_service.mail.models import Contact, ContactList, ListKind, ListMembership
-from privacy_service.mail.models import SubscriptionStatus
+from privacy_service.mail.models import (
+    Contact,
+    ContactList,
+    ListKind,
+    ListMembership,
+    SubscriptionStatus,
+)
 from privacy_service.mail.outbox_models import OutboxKind, OutboxStatus
 from privacy_service.mail.suppression import suppressed_indexes
 from privacy_service.mail.transactional import send_transactional
 from privacy_service.plans.service import (
     SendingNotApproved,
     consume_quota,
-    release_quota,
     ensure_sending_allowed,
+    release_quota,
     sending_pool,
 )
 
