@@ -45,6 +45,7 @@ MODEL_MODULES = (
     "privacy_service.plans.models",
     "privacy_service.retention.models",
     "privacy_service.operator.models",
+    "privacy_service.mail.campaigns.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -72,6 +73,8 @@ BLUEPRINTS = (
     ("privacy_service.retention.views", "blueprint"),
     ("privacy_service.operator.views", "blueprint"),
     ("privacy_service.operator.public", "blueprint"),
+    ("privacy_service.mail.campaigns.views", "blueprint"),
+    ("privacy_service.mail.campaigns.public", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
