@@ -43,7 +43,9 @@ MODEL_MODULES = (
     "privacy_service.requests.models",
     "privacy_service.webhooks.models",
     "privacy_service.plans.models",
+    "privacy_service.retention.models",
     "privacy_service.operator.models",
+    "privacy_service.mail.campaigns.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -68,8 +70,11 @@ BLUEPRINTS = (
     ("privacy_service.webhooks.views", "blueprint"),
     ("privacy_service.mail.relay_webhook", "blueprint"),
     ("privacy_service.mail.senders_views", "blueprint"),
+    ("privacy_service.retention.views", "blueprint"),
     ("privacy_service.operator.views", "blueprint"),
     ("privacy_service.operator.public", "blueprint"),
+    ("privacy_service.mail.campaigns.views", "blueprint"),
+    ("privacy_service.mail.campaigns.public", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -86,6 +91,16 @@ REGISTRATION_MODULES = (
     "privacy_service.plans.jobs",
     "privacy_service.webhooks.jobs",
     "privacy_service.operator.jobs",
+    # Retention categories, declared by each feature beside its models.
+    "privacy_service.accounts.retention",
+    "privacy_service.consent.retention",
+    "privacy_service.mail.retention",
+    "privacy_service.oauth.retention",
+    "privacy_service.plans.retention",
+    "privacy_service.requests.retention",
+    "privacy_service.webhooks.retention",
+    "privacy_service.retention.declarations",
+    "privacy_service.retention.jobs",
 )
 
 

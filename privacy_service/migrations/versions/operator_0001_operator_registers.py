@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "operator_0001"
-down_revision = "0006"
+down_revision = "retention_0001"
 branch_labels = None
 depends_on = None
 
