@@ -91,6 +91,8 @@ REGISTRATION_MODULES = (
     "privacy_service.plans.jobs",
     "privacy_service.webhooks.jobs",
     "privacy_service.operator.jobs",
+    "privacy_service.operator.subject_data",
+    "privacy_service.operator.retention",
     # Retention categories, declared by each feature beside its models.
     "privacy_service.accounts.retention",
     "privacy_service.consent.retention",

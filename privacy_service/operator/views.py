@@ -16,7 +16,7 @@ from privacy_service import clock
 from privacy_service.accounts.access import dpo_required
 from privacy_service.errors import DomainError
 from privacy_service.extensions import db
-from privacy_service.operator import policies, register, schemas, transfers
+from privacy_service.operator import policies, register, schemas, testimonials, transfers
 from privacy_service.validation import load_form
 
 blueprint = Blueprint("operator", __name__, template_folder="templates", url_prefix="/dpo")
@@ -186,3 +186,50 @@ def publish_policy() -> ResponseReturnValue:
         lambda _: url_for("operator.policies_page"),
         lambda error: _policies_page(error.status, errors_of(error), request.form),
     )
+
+
+# --- testimonials ---------------------------------------------------------------------------
+
+
+def _testimonials_page(
+    status: int = 200, errors: dict | None = None, values: Any = None
+) -> ResponseReturnValue:
+    return (
+        render_template(
+            "operator/testimonials.html",
+            testimonials=testimonials.all_with_status(),
+            errors=errors or {},
+            values=values or {"locale": "en"},
+        ),
+        status,
+    )
+
+
+@blueprint.get("/testimonials")
+@dpo_required
+def testimonials_page() -> ResponseReturnValue:
+    return _testimonials_page()
+
+
+@blueprint.post("/testimonials")
+@dpo_required
+def add_testimonial() -> ResponseReturnValue:
+    def action() -> Any:
+        data = load_form(schemas.TestimonialSchema())
+        return testimonials.add(**data, actor=current_user.audit_ref, now=clock.now())
+
+    return attempt(
+        action,
+        gettext("The testimonial was saved; its author was asked for the authorisation."),
+        lambda _: url_for("operator.testimonials_page"),
+        lambda error: _testimonials_page(error.status, errors_of(error), request.form),
+    )
+
+
+@blueprint.post("/testimonials/<int:testimonial_id>/delete")
+@dpo_required
+def remove_testimonial(testimonial_id: int) -> ResponseReturnValue:
+    testimonials.remove(testimonial_id, current_user.audit_ref, clock.now())
+    db.session.commit()
+    flash(gettext("The testimonial was deleted."), "success")
+    return redirect(url_for("operator.testimonials_page"))
