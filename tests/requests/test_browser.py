@@ -111,6 +111,7 @@ def test_access_request_from_form_to_download(page, smtp, db, clock, tmp_path):
         "message_events",
         "outbox_messages",
         "requests",
+        "operator",
     ]
     assert data["subject"] == {"email": "ada@example.org"}
 
