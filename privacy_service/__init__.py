@@ -98,6 +98,10 @@ REGISTRATION_MODULES = (
     "privacy_service.plans.retention",
     "privacy_service.requests.retention",
     "privacy_service.webhooks.retention",
+    "privacy_service.mail.campaigns.subject_data",
+    "privacy_service.mail.campaigns.retention",
+    "privacy_service.operator.subject_data",
+    "privacy_service.operator.retention",
     "privacy_service.retention.declarations",
     "privacy_service.retention.jobs",
 )
