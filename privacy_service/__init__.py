@@ -104,6 +104,7 @@ REGISTRATION_MODULES = (
     "privacy_service.operator.retention",
     "privacy_service.retention.declarations",
     "privacy_service.retention.jobs",
+    "privacy_service.operator.jobs",
 )
 
 
