@@ -43,6 +43,7 @@ MODEL_MODULES = (
     "privacy_service.webhooks.models",
     "privacy_service.plans.models",
     "privacy_service.retention.models",
+    "privacy_service.schedule.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -68,6 +69,7 @@ BLUEPRINTS = (
     ("privacy_service.mail.relay_webhook", "blueprint"),
     ("privacy_service.mail.senders_views", "blueprint"),
     ("privacy_service.retention.views", "blueprint"),
+    ("privacy_service.schedule.views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
