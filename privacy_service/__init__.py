@@ -46,6 +46,7 @@ MODEL_MODULES = (
     "privacy_service.retention.models",
     "privacy_service.operator.models",
     "privacy_service.mail.campaigns.models",
+    "privacy_service.schedule.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -75,6 +76,7 @@ BLUEPRINTS = (
     ("privacy_service.operator.public", "blueprint"),
     ("privacy_service.mail.campaigns.views", "blueprint"),
     ("privacy_service.mail.campaigns.public", "blueprint"),
+    ("privacy_service.schedule.views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
