@@ -49,7 +49,7 @@ def elide(text: str, *values: Any) -> str:
         if not value.startswith(_VOWELS):
             continue
         pattern = re.compile(r"\b(" + "|".join(_ELIDED) + r") " + re.escape(value))
-        text = pattern.sub(lambda match: _ELIDED[match.group(1)] + value, text)
+        text = pattern.sub(lambda match, value=value: _ELIDED[match.group(1)] + value, text)
     return text
 
 
