@@ -80,6 +80,8 @@ REGISTRATION_MODULES = (
     "privacy_service.mail.subject_data",
     "privacy_service.mail.list_consent",
     "privacy_service.mail.jobs",
+    "privacy_service.mail.campaigns.subject_data",
+    "privacy_service.mail.campaigns.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",
     "privacy_service.plans.jobs",

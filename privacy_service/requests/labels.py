@@ -71,6 +71,7 @@ SECTION_LABELS = {
     "contact_lists": _l("List memberships and contact fields"),
     "message_events": _l("Sending and tracking events"),
     "outbox_messages": _l("Messages to you and sender addresses"),
+    "campaign_recipients": _l("Campaigns sent to you"),
     "requests": _l("Your privacy requests"),
 }
 
