@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "campaigns_0001"
-down_revision = "0006"
+down_revision = "operator_0001"
 branch_labels = None
 depends_on = None
 
