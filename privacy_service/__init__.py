@@ -96,6 +96,7 @@ REGISTRATION_MODULES = (
     "privacy_service.accounts.retention",
     "privacy_service.consent.retention",
     "privacy_service.mail.retention",
+    "privacy_service.mail.campaigns.retention",
     "privacy_service.oauth.retention",
     "privacy_service.plans.retention",
     "privacy_service.requests.retention",
