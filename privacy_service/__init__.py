@@ -24,7 +24,7 @@ from privacy_service.extensions import (
     login_manager,
     migrate,
 )
-from privacy_service.i18n import LANGUAGE_NAMES, select_locale
+from privacy_service.i18n import LANGUAGE_NAMES, elide, select_locale
 from privacy_service.logs import configure_logging
 from privacy_service.operator import transfers
 from privacy_service.web import CookieSessionInterface, register_security_headers
@@ -46,6 +46,7 @@ MODEL_MODULES = (
     "privacy_service.retention.models",
     "privacy_service.operator.models",
     "privacy_service.mail.campaigns.models",
+    "privacy_service.schedule.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -75,6 +76,7 @@ BLUEPRINTS = (
     ("privacy_service.operator.public", "blueprint"),
     ("privacy_service.mail.campaigns.views", "blueprint"),
     ("privacy_service.mail.campaigns.public", "blueprint"),
+    ("privacy_service.schedule.views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -101,8 +103,11 @@ REGISTRATION_MODULES = (
     "privacy_service.plans.retention",
     "privacy_service.requests.retention",
     "privacy_service.webhooks.retention",
+    "privacy_service.operator.subject_data",
+    "privacy_service.operator.retention",
     "privacy_service.retention.declarations",
     "privacy_service.retention.jobs",
+    "privacy_service.operator.jobs",
 )
 
 
@@ -152,6 +157,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_security_headers(app)
     templating.init_app(app)
     transfers.check_smtp_relay(app.config)
+    app.add_template_filter(elide, "elide")
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from privacy_service import clock
 from privacy_service.accounts.access import dpo_required
 from privacy_service.errors import DomainError
 from privacy_service.extensions import db
-from privacy_service.operator import register, schemas, transfers
+from privacy_service.operator import policies, register, schemas, transfers
 from privacy_service.validation import load_form
 
 blueprint = Blueprint("operator", __name__, template_folder="templates", url_prefix="/dpo")
@@ -138,4 +138,51 @@ def processing_register() -> ResponseReturnValue:
         mechanisms=transfers.MECHANISM_NAMES,
         targets=transfers.TARGET_NAMES,
         **register.processing_register(),
+    )
+
+
+# --- policy versions ------------------------------------------------------------------------
+
+
+def _policies_page(
+    status: int = 200, errors: dict | None = None, values: Any = None
+) -> ResponseReturnValue:
+    now = clock.now()
+    found = policies.versions()
+    return (
+        render_template(
+            "operator/policies.html",
+            versions=found,
+            notices={version.id: policies.notices_queued(version.id) for version in found},
+            current={kind: policies.current_version(kind, now) for kind in policies.KIND_NAMES},
+            kinds=policies.KIND_NAMES,
+            now=now,
+            errors=errors or {},
+            values=values or {},
+        ),
+        status,
+    )
+
+
+@blueprint.get("/policies")
+@dpo_required
+def policies_page() -> ResponseReturnValue:
+    return _policies_page()
+
+
+@blueprint.post("/policies")
+@dpo_required
+def publish_policy() -> ResponseReturnValue:
+    def action() -> Any:
+        data = load_form(schemas.PolicyVersionSchema())
+        version = policies.publish(**data, actor=current_user.audit_ref, now=clock.now())
+        # The first batch goes at once; the job sends the rest (policies.notices).
+        policies.queue_notices(clock.now())
+        return version
+
+    return attempt(
+        action,
+        gettext("The new version was published; account holders are being told by email."),
+        lambda _: url_for("operator.policies_page"),
+        lambda error: _policies_page(error.status, errors_of(error), request.form),
     )

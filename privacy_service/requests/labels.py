@@ -73,6 +73,7 @@ SECTION_LABELS = {
     "outbox_messages": _l("Messages to you and sender addresses"),
     "campaign_recipients": _l("Campaigns sent to you"),
     "requests": _l("Your privacy requests"),
+    "operator_registers": _l("Testimonials, consent renewals and policy notices"),
 }
 
 # What providers say they keep (``ErasureOutcome.kept``), so the answer to an erasure reads in

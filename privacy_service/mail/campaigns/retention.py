@@ -1,12 +1,13 @@
-"""The campaigns' retention: who was in a campaign's audience, one year after the dispatcher
-looked at them (privacy policy, "Data retention": campaign data one year); and the campaign
-tables that go with their organisation."""
+"""The campaigns feature's retention: a campaign's recipients one year after it finished sending;
+an organisation's campaigns, segments and settings go with the organisation."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, select
 
+from privacy_service.extensions import db
+from privacy_service.mail.retention import CAMPAIGN_DAYS
 from privacy_service.retention.batches import table_category
 from privacy_service.retention.registry import (
     Action,
@@ -17,12 +18,14 @@ from privacy_service.retention.registry import (
     register_organisation_tables,
 )
 
-CAMPAIGN_DAYS = 365
-
 
 def _recipients_due(source: Table, ctx: PurgeContext) -> ColumnElement[bool]:
-    # Not looked at yet (pending, or held for quota): the campaign still runs, never purged.
-    return source.c.processed_at.is_not(None) & (source.c.processed_at <= ctx.cutoff)
+    campaign = db.metadata.tables["campaign"]
+    # The clock starts when the campaign finished sending; one still sending keeps its audience.
+    finished = select(campaign.c.id).where(
+        campaign.c.finished_at.is_not(None), campaign.c.finished_at <= ctx.cutoff
+    )
+    return source.c.campaign_id.in_(finished)
 
 
 count_recipients, purge_recipients = table_category("campaign_recipient", _recipients_due)
@@ -30,9 +33,9 @@ count_recipients, purge_recipients = table_category("campaign_recipient", _recip
 register_category(
     Category(
         code="campaign_recipients",
-        label=lazy_gettext("Campaign audiences"),
+        label=lazy_gettext("Campaign recipients"),
         tables=("campaign_recipient",),
-        clock_start=lazy_gettext("the dispatch of the message"),
+        clock_start=lazy_gettext("sending"),
         default_days=CAMPAIGN_DAYS,
         policy_days=CAMPAIGN_DAYS,
         action=Action.DELETE,
@@ -46,7 +49,7 @@ register_category(
 
 register_organisation_tables(
     OrganisationTable("campaign_recipient", subject_sections=("campaign_recipients",)),
-    OrganisationTable("campaign", no_subject_reason="the customer’s campaign content"),
-    OrganisationTable("segment", no_subject_reason="a filter on attributes, about no person"),
-    OrganisationTable("campaign_settings", no_subject_reason="the customer’s tracking setting"),
+    OrganisationTable("campaign", no_subject_reason="a customer’s message content and settings"),
+    OrganisationTable("segment", no_subject_reason="a customer’s filter over its contacts"),
+    OrganisationTable("campaign_settings", no_subject_reason="a customer’s sending settings"),
 )
