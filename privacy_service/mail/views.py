@@ -114,12 +114,16 @@ def state_labels() -> dict[str, str]:
 
 def event_labels() -> dict[str, str]:
     return {
+        MessageEventKind.QUEUED.value: gettext("Queued"),
         MessageEventKind.SENT.value: gettext("Sent"),
+        MessageEventKind.DEFERRED.value: gettext("Deferred"),
+        MessageEventKind.FAILED.value: gettext("Failed"),
         MessageEventKind.DELIVERED.value: gettext("Delivered"),
         MessageEventKind.OPENED.value: gettext("Opened"),
         MessageEventKind.CLICKED.value: gettext("Clicked"),
         MessageEventKind.BOUNCED.value: gettext("Bounced"),
         MessageEventKind.COMPLAINED.value: gettext("Complained"),
+        MessageEventKind.UNSUBSCRIBED.value: gettext("Unsubscribed"),
     }
 
 
