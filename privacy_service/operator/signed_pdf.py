@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from asn1crypto import cms
 from asn1crypto import keys as asn1_keys
@@ -33,6 +36,17 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from privacy_service import service_signature
 
 FIELD_NAME = "PrivacyServiceEvidence"
+T = TypeVar("T")
+
+
+def _in_own_thread(work: Callable[[], T]) -> T:
+    """pyHanko's synchronous calls run ``asyncio.run``, which refuses to start inside a thread
+    that already runs an event loop (an async server, Playwright in tests): give it a fresh
+    thread, always, so behaviour does not depend on the caller."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result()
+
+
 _NOT_BEFORE = datetime(2020, 1, 1, tzinfo=UTC)
 _NOT_AFTER = datetime(2120, 1, 1, tzinfo=UTC)
 
@@ -90,10 +104,12 @@ def sign_pdf(pdf: bytes, reason: str = "Evidence exported by the privacy service
         cert_registry=SimpleCertificateStore.from_certs([certificate]),
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    signed = signers.sign_pdf(
-        writer,
-        signers.PdfSignatureMetadata(field_name=FIELD_NAME, reason=reason),
-        signer=signer,
+    signed = _in_own_thread(
+        lambda: signers.sign_pdf(
+            writer,
+            signers.PdfSignatureMetadata(field_name=FIELD_NAME, reason=reason),
+            signer=signer,
+        )
     )
     return signed.getvalue()
 
@@ -125,7 +141,9 @@ def verify_pdf(data: bytes, public_key: bytes) -> Verification:
         if contents[: len(encoded)] != encoded or contents[len(encoded) :].strip(b"\0"):
             return Verification(False, "the signature field holds extra bytes")
         trust = signature.signer_cert
-        status = validate_pdf_signature(signature, ValidationContext(trust_roots=[trust]))
+        status = _in_own_thread(
+            lambda: validate_pdf_signature(signature, ValidationContext(trust_roots=[trust]))
+        )
     except Exception as exc:
         return Verification(False, f"unreadable signed PDF ({type(exc).__name__})")
     if not status.intact:

@@ -135,3 +135,16 @@ def test_a_pdf_signed_by_another_key_is_refused(app, db, seeded):
     document = evidence_export.signed_dossier_pdf(dossier.build(ADA, seeded["request"].received_at))
     other_key = bytes(32)
     assert not verify_pdf(document, other_key).valid
+
+
+def test_signing_works_inside_a_running_event_loop(app, db, clock):
+    """pyHanko starts its own event loop; an async caller (or Playwright) must not break it."""
+    import asyncio
+
+    from privacy_service.operator import evidence_export
+
+    async def inside() -> bool:
+        document = evidence_export.signed_dossier_pdf(dossier.build(ADA, clock.now()))
+        return verify_pdf(document, public_key_bytes()).valid
+
+    assert asyncio.run(inside())
