@@ -19,9 +19,12 @@ import hashlib
 import json
 import os
 import secrets
+import time
 import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,8 +32,11 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask, current_app
-from sqlalchemy import LargeBinary
+from sqlalchemy import LargeBinary, event
+from sqlalchemy.orm import attributes
 from sqlalchemy.types import TypeDecorator
+
+from privacy_service.keystore import DataKeyDestroyed, DataKeyStore, is_data_key_id
 
 FORMAT_VERSION = 1
 KEY_BYTES = 32
@@ -53,6 +59,8 @@ class Keyring:
     encryption_keys: dict[str, bytes]
     primary_key_id: str
     blind_index_key: bytes
+    # Per-organisation data keys (keystore.py); None: everything under the master keys.
+    data_keys: DataKeyStore | None = field(default=None, compare=False, repr=False)
     _ciphers: dict[str, AESGCM] = field(default_factory=dict, compare=False, repr=False)
     # HMAC-SHA256 of the blind index key, its two padded-key blocks already hashed (RFC 2104).
     _hmac_states: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -82,13 +90,38 @@ class Keyring:
         sealed = self._ciphers[self.primary_key_id].encrypt(nonce, plaintext, context.encode())
         return bytes([FORMAT_VERSION, len(key_id)]) + key_id + nonce + sealed
 
+    def encrypt_for_organisation(
+        self, organisation_id: int, plaintext: bytes, context: str
+    ) -> bytes:
+        """Encrypt with the organisation's data key (created on first use)."""
+        if self.data_keys is None:
+            return self.encrypt(plaintext, context)
+        key_id, cipher = self.data_keys.cipher_for(organisation_id, self.encrypt, self.decrypt)
+        encoded = key_id.encode()
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = cipher.encrypt(nonce, plaintext, context.encode())
+        return bytes([FORMAT_VERSION, len(encoded)]) + encoded + nonce + sealed
+
+    def cipher(self, key_id: str, context: str) -> AESGCM:
+        """The cipher of a master key or of an organisation's data key."""
+        cipher = self._ciphers.get(key_id)
+        if cipher is not None:
+            return cipher
+        if is_data_key_id(key_id) and self.data_keys is not None:
+            try:
+                return self.data_keys.cipher(key_id, self.decrypt)
+            except DataKeyDestroyed:
+                raise DecryptionError(
+                    f"{context}: the data key {key_id!r} was destroyed when its organisation's "
+                    "data was purged; this value can no longer be read"
+                ) from None
+        raise DecryptionError(
+            f"{context}: value was encrypted with key {key_id!r}, which is not configured"
+        )
+
     def decrypt(self, ciphertext: bytes, context: str) -> bytes:
         key_id = self.key_id_of(ciphertext)
-        cipher = self._ciphers.get(key_id)
-        if cipher is None:
-            raise DecryptionError(
-                f"{context}: value was encrypted with key {key_id!r}, which is not configured"
-            )
+        cipher = self.cipher(key_id, context)
         offset = 2 + ciphertext[1]
         nonce = ciphertext[offset : offset + NONCE_BYTES]
         try:
@@ -115,12 +148,17 @@ class Keyring:
             try:
                 if ciphertext[0] == FORMAT_VERSION:
                     offset = 2 + ciphertext[1]
-                    return ciphers[ciphertext[2:offset]].decrypt(
+                    key_id = ciphertext[2:offset]
+                    cipher = ciphers.get(key_id)
+                    if cipher is None:
+                        # An organisation's data key, looked up once for this column's reads.
+                        cipher = ciphers[key_id] = self.cipher(key_id.decode(), context)
+                    return cipher.decrypt(
                         ciphertext[offset : offset + NONCE_BYTES],
                         ciphertext[offset + NONCE_BYTES :],
                         aad,
                     )
-            except (IndexError, KeyError, TypeError, InvalidTag):
+            except (IndexError, KeyError, TypeError, InvalidTag, UnicodeDecodeError):
                 pass
             return self.decrypt(bytes(ciphertext), context)
 
@@ -258,17 +296,139 @@ def key_file_path(config: dict[str, Any], instance_path: Path) -> Path:
     return Path(config.get("KEY_FILE") or instance_path / "keys.json")
 
 
+SOURCE_EXTENSION = "privacy_service.keyring_source"
+# How often a running process looks at the key file's modification time (a rotation by
+# ``keys rotate`` in another process is picked up within this delay, without a restart).
+KEY_FILE_CHECK_SECONDS = 1.0
+
+
+@dataclass
+class _KeyFileSource:
+    path: Path
+    mtime: float
+    checked_at: float
+
+
+def data_key_file_path(config: dict[str, Any], instance_path: Path) -> Path:
+    """Where the wrapped data keys are: ``DATA_KEY_FILE``, else ``instance/data_keys.json``."""
+    return Path(config.get("DATA_KEY_FILE") or instance_path / "data_keys.json")
+
+
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION_NAME] = load_keyring(app.config, Path(app.instance_path))
+    ring = load_keyring(app.config, Path(app.instance_path))
+    store = DataKeyStore(data_key_file_path(app.config, Path(app.instance_path)))
+    app.extensions[EXTENSION_NAME] = replace(ring, data_keys=store)
+    if not app.config.get("ENCRYPTION_KEYS"):
+        path = key_file_path(app.config, Path(app.instance_path))
+        app.extensions[SOURCE_EXTENSION] = _KeyFileSource(
+            path, path.stat().st_mtime, time.monotonic()
+        )
+
+
+def reload_keyring(force: bool = False) -> Keyring:
+    """Read the key file again if it changed (another process rotated the keys)."""
+    ring = current_app.extensions[EXTENSION_NAME]
+    source: _KeyFileSource | None = current_app.extensions.get(SOURCE_EXTENSION)
+    if source is None:
+        return ring
+    now = time.monotonic()
+    if not force and now - source.checked_at < KEY_FILE_CHECK_SECONDS:
+        return ring
+    source.checked_at = now
+    mtime = source.path.stat().st_mtime
+    if mtime == source.mtime and not force:
+        return ring
+    source.mtime = mtime
+    ring = replace(keyring_from_file(source.path), data_keys=ring.data_keys)
+    current_app.extensions[EXTENSION_NAME] = ring
+    return ring
 
 
 def keyring() -> Keyring:
     try:
-        return current_app.extensions[EXTENSION_NAME]
+        extensions = current_app.extensions
+        ring = extensions[EXTENSION_NAME]
     except (RuntimeError, KeyError) as exc:
         raise KeyConfigurationError(
             "no keyring: encryption needs an application context created by create_app()"
         ) from exc
+    if SOURCE_EXTENSION in extensions:
+        return reload_keyring()
+    return ring
+
+
+# --- per-organisation encryption (crypto-shredding) ----------------------------------------
+
+_organisation_scope: ContextVar[int | None] = ContextVar(
+    "privacy_service_encryption_organisation", default=None
+)
+# Column contexts ("contact.email") whose values use their organisation's data key.
+_organisation_contexts: set[str] = set()
+
+
+class Sealed(bytes):
+    """A value already encrypted with its organisation's data key: the column type stores it
+    as it is (set by the mapper events of ``encrypt_per_organisation``)."""
+
+
+@contextmanager
+def organisation_scope(organisation_id: int | None) -> Iterator[None]:
+    """Values of per-organisation columns written inside the block (bulk inserts, Core
+    statements) use this organisation's data key; ORM objects need no scope."""
+    token = _organisation_scope.set(organisation_id)
+    try:
+        yield
+    finally:
+        _organisation_scope.reset(token)
+
+
+def encrypt_per_organisation(model: type, organisation_attribute: str, *names: str) -> None:
+    """Declare, beside a model, the encrypted columns whose values belong to the row's
+    organisation: they are encrypted with its data key, destroyed when it is purged."""
+    table = model.__table__  # type: ignore[attr-defined]
+    contexts = {name: table.c[name].type.context for name in names}
+    _organisation_contexts.update(contexts.values())
+    _per_organisation_models[model] = (organisation_attribute, contexts)
+
+    def seal(mapper: Any, connection: Any, target: Any) -> None:
+        organisation_id = getattr(target, organisation_attribute)
+        if organisation_id is None:
+            return
+        state = attributes.instance_state(target)
+        pending = target.__dict__.setdefault("_privacy_service_plaintext", {})
+        for name, context in contexts.items():
+            history = state.attrs[name].history
+            value = getattr(target, name)
+            if value is None or isinstance(value, Sealed):
+                continue
+            if state.key is not None and not history.has_changes():
+                continue
+            column_type = table.c[name].type
+            plaintext = column_type.plaintext_bytes(value)
+            pending[name] = value
+            sealed = Sealed(keyring().encrypt_for_organisation(organisation_id, plaintext, context))
+            setattr(target, name, sealed)
+
+    def unseal(mapper: Any, connection: Any, target: Any) -> None:
+        # The object keeps its plaintext after the flush, as if nothing had happened.
+        for name, value in target.__dict__.pop("_privacy_service_plaintext", {}).items():
+            attributes.set_committed_value(target, name, value)
+
+    event.listen(model, "before_insert", seal)
+    event.listen(model, "before_update", seal)
+    event.listen(model, "after_insert", unseal)
+    event.listen(model, "after_update", unseal)
+
+
+_per_organisation_models: dict[type, tuple[str, dict[str, str]]] = {}
+
+
+def per_organisation_columns() -> dict[str, tuple[str, list[str]]]:
+    """Table -> (organisation column, per-organisation encrypted columns)."""
+    return {
+        model.__table__.name: (attribute, list(contexts))  # type: ignore[attr-defined]
+        for model, (attribute, contexts) in _per_organisation_models.items()
+    }
 
 
 def blind_index(value: str, kind: str = "email") -> str:
@@ -281,11 +441,24 @@ def blind_indexes(values: Iterable[str], kind: str = "email") -> list[str]:
 
 
 def encrypt_bytes(plaintext: bytes, context: str) -> bytes:
+    organisation_id = _organisation_scope.get()
+    if organisation_id is not None and context in _organisation_contexts:
+        return keyring().encrypt_for_organisation(organisation_id, plaintext, context)
     return keyring().encrypt(plaintext, context)
 
 
 def decrypt_bytes(ciphertext: bytes, context: str) -> bytes:
-    return keyring().decrypt(ciphertext, context)
+    ring = keyring()
+    try:
+        return ring.decrypt(ciphertext, context)
+    except DecryptionError:
+        if SOURCE_EXTENSION not in current_app.extensions:
+            raise
+        # Written by a process that already uses a key this one has not read yet.
+        fresh = reload_keyring(force=True)
+        if fresh is ring:
+            raise
+        return fresh.decrypt(ciphertext, context)
 
 
 def decryptor(context: str) -> Callable[[bytes], bytes]:
@@ -317,15 +490,23 @@ class EncryptedBytes(TypeDecorator):
         super().__init__(*args, **kwargs)
         self.context = context
 
-    def process_bind_param(self, value: bytes | None, dialect: Any) -> bytes | None:
-        if value is None:
-            return None
-        return encrypt_bytes(bytes(value), self.context)
+    def plaintext_bytes(self, value: Any) -> bytes:
+        return bytes(value)
 
-    def process_result_value(self, value: bytes | None, dialect: Any) -> bytes | None:
+    def from_plaintext(self, plaintext: bytes) -> Any:
+        return plaintext
+
+    def process_bind_param(self, value: Any, dialect: Any) -> bytes | None:
         if value is None:
             return None
-        return decrypt_bytes(bytes(value), self.context)
+        if isinstance(value, Sealed):
+            return bytes(value)
+        return encrypt_bytes(self.plaintext_bytes(value), self.context)
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        return self.from_plaintext(decrypt_bytes(bytes(value), self.context))
 
 
 class EncryptedString(EncryptedBytes):
@@ -333,15 +514,11 @@ class EncryptedString(EncryptedBytes):
 
     cache_ok = True
 
-    def process_bind_param(self, value: str | None, dialect: Any) -> bytes | None:  # type: ignore[override]
-        if value is None:
-            return None
-        return encrypt_bytes(str(value).encode(), self.context)
+    def plaintext_bytes(self, value: Any) -> bytes:
+        return str(value).encode()
 
-    def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:  # type: ignore[override]
-        if value is None:
-            return None
-        return decrypt_bytes(bytes(value), self.context).decode()
+    def from_plaintext(self, plaintext: bytes) -> str:
+        return plaintext.decode()
 
 
 class EncryptedJSON(EncryptedBytes):
@@ -349,13 +526,8 @@ class EncryptedJSON(EncryptedBytes):
 
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect: Any) -> bytes | None:
-        if value is None:
-            return None
-        encoded = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-        return encrypt_bytes(encoded, self.context)
+    def plaintext_bytes(self, value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
 
-    def process_result_value(self, value: bytes | None, dialect: Any) -> Any:
-        if value is None:
-            return None
-        return json.loads(decrypt_bytes(bytes(value), self.context))
+    def from_plaintext(self, plaintext: bytes) -> Any:
+        return json.loads(plaintext)
