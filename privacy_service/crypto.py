@@ -281,6 +281,32 @@ def add_key_to_file(path: Path) -> str:
     return key_id
 
 
+def rotate_master_key(path: Path, data_keys: DataKeyStore | None) -> str:
+    """Make a new master key current and re-wrap every data key under it; returns its id."""
+    key_id = add_key_to_file(path)
+    ring = keyring_from_file(path)
+    if data_keys is not None:
+        data_keys.rewrap(ring.decrypt, ring.encrypt)
+    return key_id
+
+
+def remove_key_from_file(path: Path, key_id: str) -> None:
+    """Drop a master key that nothing uses any more (``keys retire`` checks that first)."""
+    document = json.loads(path.read_text())
+    entries = document["encryption_keys"]
+    if entries and entries[0]["id"] == key_id:
+        raise KeyConfigurationError(f"{key_id} is the key that encrypts; rotate first")
+    remaining = [entry for entry in entries if entry["id"] != key_id]
+    if len(remaining) == len(entries):
+        raise KeyConfigurationError(f"no key {key_id!r} in {path}")
+    document["encryption_keys"] = remaining
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+    tmp.replace(path)
+
+
 def load_keyring(config: dict[str, Any], instance_path: Path) -> Keyring:
     if config.get("ENCRYPTION_KEYS"):
         if not config.get("BLIND_INDEX_KEY"):
