@@ -89,5 +89,6 @@ class User(UserMixin, db.Model):
 
     @property
     def display_name(self) -> str:
+        # Staff recognise people by name, then by address; never by a database number.
         names = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return names or f"#{self.id}"
+        return names or self.email

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "retention_0002"
-down_revision = "retention_0001"
+down_revision = "campaigns_0001"
 branch_labels = None
 depends_on = None
 
