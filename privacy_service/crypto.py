@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -32,6 +33,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask, current_app
+from flask.globals import _cv_app
 from sqlalchemy import LargeBinary, event
 from sqlalchemy.orm import attributes
 from sqlalchemy.types import TypeDecorator
@@ -42,6 +44,31 @@ FORMAT_VERSION = 1
 KEY_BYTES = 32
 NONCE_BYTES = 12
 EXTENSION_NAME = "privacy_service.keyring"
+
+
+class _NonceSource:
+    """96-bit GCM nonces by the deterministic construction of NIST SP 800-38D (8.2.1): a random
+    64-bit field per process and a 32-bit invocation counter. Unique without a system call per
+    value (``os.urandom`` costs more than AES-GCM itself on short values: bench/crypto.py); a new
+    random field after 2**32 values and in every forked child (gunicorn workers)."""
+
+    def __init__(self) -> None:
+        self._reseed()
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._field = os.urandom(8)
+        self._counter = itertools.count()
+
+    def next(self) -> bytes:
+        number = next(self._counter)
+        if number >= 0xFFFFFFFF:
+            self._reseed()
+            number = next(self._counter)
+        return self._field + number.to_bytes(4, "big")
+
+
+_nonces = _NonceSource()
 
 
 class KeyConfigurationError(RuntimeError):
@@ -61,9 +88,18 @@ class Keyring:
     blind_index_key: bytes
     # Per-organisation data keys (keystore.py); None: everything under the master keys.
     data_keys: DataKeyStore | None = field(default=None, compare=False, repr=False)
-    _ciphers: dict[str, AESGCM] = field(default_factory=dict, compare=False, repr=False)
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # Per column (and organisation) closures: the column types' hot path (bench/crypto.py).
+    _encryptors: dict[Any, Callable[[bytes], bytes]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    _decryptors: dict[str, Callable[[bytes], bytes]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
     # HMAC-SHA256 of the blind index key, its two padded-key blocks already hashed (RFC 2104).
-    _hmac_states: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _hmac_states: dict[str, Any] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if not self.encryption_keys:
@@ -90,17 +126,55 @@ class Keyring:
         sealed = self._ciphers[self.primary_key_id].encrypt(nonce, plaintext, context.encode())
         return bytes([FORMAT_VERSION, len(key_id)]) + key_id + nonce + sealed
 
+    def encryptor(
+        self, context: str, organisation_id: int | None = None
+    ) -> Callable[[bytes], bytes]:
+        """``encrypt`` (or ``encrypt_for_organisation``) bound to one column: the header, the
+        cipher and the associated data are worked out once."""
+        cache_key = (context, organisation_id)
+        cached = self._encryptors.get(cache_key)
+        if cached is not None:
+            return cached
+        if organisation_id is not None and self.data_keys is not None:
+            key_id, cipher = self.data_keys.cipher_for(organisation_id, self.encrypt, self.decrypt)
+        else:
+            key_id, cipher = self.primary_key_id, self._ciphers[self.primary_key_id]
+        encoded = key_id.encode()
+        header = bytes([FORMAT_VERSION, len(encoded)]) + encoded
+        seal = cipher.encrypt
+        aad = context.encode()
+        next_nonce = _nonces.next
+
+        def encrypt_value(plaintext: bytes) -> bytes:
+            nonce = next_nonce()
+            return b"".join((header, nonce, seal(nonce, plaintext, aad)))
+
+        self._encryptors[cache_key] = encrypt_value
+        return encrypt_value
+
+    def column_decryptor(self, context: str) -> Callable[[bytes], bytes]:
+        """``decryptor(context)``, kept for the column types' reads."""
+        cached = self._decryptors.get(context)
+        if cached is None:
+            cached = self._decryptors[context] = self.decryptor(context)
+        return cached
+
+    def destroy_organisation_key(self, organisation_id: int) -> str | None:
+        """Crypto-shredding: forget the organisation's data key here and in the key store."""
+        if self.data_keys is None:
+            return None
+        key_id = self.data_keys.destroy(organisation_id)
+        self._encryptors.clear()
+        self._decryptors.clear()
+        if key_id is not None:
+            self._ciphers.pop(key_id, None)
+        return key_id
+
     def encrypt_for_organisation(
         self, organisation_id: int, plaintext: bytes, context: str
     ) -> bytes:
         """Encrypt with the organisation's data key (created on first use)."""
-        if self.data_keys is None:
-            return self.encrypt(plaintext, context)
-        key_id, cipher = self.data_keys.cipher_for(organisation_id, self.encrypt, self.decrypt)
-        encoded = key_id.encode()
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = cipher.encrypt(nonce, plaintext, context.encode())
-        return bytes([FORMAT_VERSION, len(encoded)]) + encoded + nonce + sealed
+        return self.encryptor(context, organisation_id)(plaintext)
 
     def cipher(self, key_id: str, context: str) -> AESGCM:
         """The cipher of a master key or of an organisation's data key."""
@@ -351,10 +425,11 @@ def init_app(app: Flask) -> None:
         )
 
 
-def reload_keyring(force: bool = False) -> Keyring:
+def reload_keyring(force: bool = False, extensions: dict[str, Any] | None = None) -> Keyring:
     """Read the key file again if it changed (another process rotated the keys)."""
-    ring = current_app.extensions[EXTENSION_NAME]
-    source: _KeyFileSource | None = current_app.extensions.get(SOURCE_EXTENSION)
+    extensions = current_app.extensions if extensions is None else extensions
+    ring = extensions[EXTENSION_NAME]
+    source: _KeyFileSource | None = extensions.get(SOURCE_EXTENSION)
     if source is None:
         return ring
     now = time.monotonic()
@@ -366,20 +441,21 @@ def reload_keyring(force: bool = False) -> Keyring:
         return ring
     source.mtime = mtime
     ring = replace(keyring_from_file(source.path), data_keys=ring.data_keys)
-    current_app.extensions[EXTENSION_NAME] = ring
+    extensions[EXTENSION_NAME] = ring
     return ring
 
 
 def keyring() -> Keyring:
-    try:
-        extensions = current_app.extensions
-        ring = extensions[EXTENSION_NAME]
-    except (RuntimeError, KeyError) as exc:
+    # The app context directly, not through the ``current_app`` proxy: every encrypted value
+    # read or written passes here.
+    context = _cv_app.get(None)
+    ring = context.app.extensions.get(EXTENSION_NAME) if context is not None else None
+    if ring is None:
         raise KeyConfigurationError(
             "no keyring: encryption needs an application context created by create_app()"
-        ) from exc
-    if SOURCE_EXTENSION in extensions:
-        return reload_keyring()
+        )
+    if SOURCE_EXTENSION in context.app.extensions:
+        return reload_keyring(extensions=context.app.extensions)
     return ring
 
 
@@ -468,15 +544,15 @@ def blind_indexes(values: Iterable[str], kind: str = "email") -> list[str]:
 
 def encrypt_bytes(plaintext: bytes, context: str) -> bytes:
     organisation_id = _organisation_scope.get()
-    if organisation_id is not None and context in _organisation_contexts:
-        return keyring().encrypt_for_organisation(organisation_id, plaintext, context)
-    return keyring().encrypt(plaintext, context)
+    if organisation_id is not None and context not in _organisation_contexts:
+        organisation_id = None
+    return keyring().encryptor(context, organisation_id)(plaintext)
 
 
 def decrypt_bytes(ciphertext: bytes, context: str) -> bytes:
     ring = keyring()
     try:
-        return ring.decrypt(ciphertext, context)
+        return ring.column_decryptor(context)(ciphertext)
     except DecryptionError:
         if SOURCE_EXTENSION not in current_app.extensions:
             raise
@@ -515,6 +591,10 @@ class EncryptedBytes(TypeDecorator):
     def __init__(self, context: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.context = context
+        self._ring: Keyring | None = None
+        self._decrypt: Callable[[bytes], bytes] = bytes
+        self._encrypting_ring: Keyring | None = None
+        self._encrypt: Callable[[bytes], bytes] = bytes
 
     def plaintext_bytes(self, value: Any) -> bytes:
         return bytes(value)
@@ -532,7 +612,7 @@ class EncryptedBytes(TypeDecorator):
     def process_result_value(self, value: bytes | None, dialect: Any) -> Any:
         if value is None:
             return None
-        return self.from_plaintext(decrypt_bytes(bytes(value), self.context))
+        return self.from_plaintext(decrypt_bytes(value, self.context))
 
 
 class EncryptedString(EncryptedBytes):
@@ -545,6 +625,26 @@ class EncryptedString(EncryptedBytes):
 
     def from_plaintext(self, plaintext: bytes) -> str:
         return plaintext.decode()
+
+    # The two methods every read and write of a personal field runs, kept flat.
+    def process_bind_param(self, value: Any, dialect: Any) -> bytes | None:
+        if value is None:
+            return None
+        if value.__class__ is Sealed:
+            return bytes(value)
+        plaintext = value.encode() if value.__class__ is str else str(value).encode()
+        ring = keyring()
+        organisation_id = _organisation_scope.get()
+        if organisation_id is not None and self.context in _organisation_contexts:
+            return ring.encryptor(self.context, organisation_id)(plaintext)
+        if ring is not self._encrypting_ring:
+            self._encrypting_ring, self._encrypt = ring, ring.encryptor(self.context)
+        return self._encrypt(plaintext)
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        return decrypt_bytes(value, self.context).decode()
 
 
 class EncryptedJSON(EncryptedBytes):

@@ -162,9 +162,7 @@ def _anonymise(organisation_id: int, now: datetime) -> None:
         .values(name=ANONYMOUS_NAME, purged_at=now)
     )
     # Crypto-shredding: backups still hold the rows; without the data key they are unreadable.
-    store = crypto.keyring().data_keys
-    if store is not None:
-        store.destroy(organisation_id)
+    crypto.keyring().destroy_organisation_key(organisation_id)
     audit.record(
         "system", "retention.organisation_purged", f"organisation:{organisation_id}", now=now
     )
