@@ -165,6 +165,33 @@ def keys_retire(key_id: str) -> None:
     click.echo(f"Key {key_id} retired: no stored value or data key uses it.")
 
 
+@keys.command("blind-index")
+@click.argument("step", type=click.Choice(["begin", "build", "switch"]))
+def keys_blind_index(step: str) -> None:
+    """Rotate the blind-index key: begin, build (repeatable, while serving), switch."""
+    from privacy_service import audit, blind_index_rotation
+    from privacy_service.extensions import db
+
+    path = _file_keys_only()
+    if step == "begin":
+        key_id = crypto.begin_blind_index_rotation(path)
+        click.echo(f"Next blind-index key {key_id} added; now run `keys blind-index build`.")
+    elif step == "build":
+        next_key = crypto.next_blind_index_key(path)
+        if next_key is None:
+            raise click.ClickException("no rotation under way: run `keys blind-index begin`")
+        added = blind_index_rotation.build(next_key)
+        click.echo(f"{added} new index value(s) built beside the old ones.")
+    else:
+        try:
+            updated = blind_index_rotation.switch(path)
+        except crypto.KeyConfigurationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        audit.record("cli", "crypto.blind_index_rotated", None, {"rows": updated})
+        db.session.commit()
+        click.echo(f"Switched: {updated} row(s) now carry the new index; the shadow is dropped.")
+
+
 @keys.command("check")
 def keys_check() -> None:
     """Decrypt a stored value to prove the configured keys match the database."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -86,6 +87,9 @@ class Keyring:
     encryption_keys: dict[str, bytes]
     primary_key_id: str
     blind_index_key: bytes
+    # Blind-index keys added by rotations (docs/retention.md): each re-keys the previous index,
+    # ``HMAC(k2, HMAC(k1, value))``, because some tables hold only the index (suppressions).
+    blind_index_rekeys: tuple[bytes, ...] = ()
     # Per-organisation data keys (keystore.py); None: everything under the master keys.
     data_keys: DataKeyStore | None = field(default=None, compare=False, repr=False)
     _ciphers: dict[str, AESGCM] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -264,7 +268,14 @@ class Keyring:
             outer_hash = outer()
             outer_hash.update(inner_hash.digest())
             indexes.append(outer_hash.hexdigest())
+        for key in self.blind_index_rekeys:
+            indexes = rekey_indexes(key, indexes)
         return indexes
+
+
+def rekey_indexes(key: bytes, indexes: Iterable[str]) -> list[str]:
+    """``HMAC(key, index)`` of each existing index: a blind-index rotation step."""
+    return [hmac.new(key, index.encode(), hashlib.sha256).hexdigest() for index in indexes]
 
 
 def _check_key(label: str, key: bytes) -> None:
@@ -312,6 +323,10 @@ def keyring_from_file(path: Path) -> Keyring:
         entries = document["encryption_keys"]
         keys = {entry["id"]: _decode_key(f"key {entry['id']!r}", entry["key"]) for entry in entries}
         blind = _decode_key("blind index key", document["blind_index_key"])
+        rekeys = tuple(
+            _decode_key(f"blind index key {entry['id']!r}", entry["key"])
+            for entry in document.get("blind_index_rekeys", [])
+        )
     except FileNotFoundError:
         raise KeyConfigurationError(
             f"key file {path} does not exist; create it with `privacy-service keys generate`"
@@ -320,7 +335,40 @@ def keyring_from_file(path: Path) -> Keyring:
         raise KeyConfigurationError(f"key file {path} is malformed: {exc}") from exc
     if not keys:
         raise KeyConfigurationError(f"key file {path} holds no encryption key")
-    return Keyring(keys, entries[0]["id"], blind)
+    return Keyring(keys, entries[0]["id"], blind, blind_index_rekeys=rekeys)
+
+
+def _rewrite_key_file(path: Path, document: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+    tmp.replace(path)
+
+
+def begin_blind_index_rotation(path: Path) -> str:
+    """Add the next blind-index key to the key file (not used for look-ups until the switch)."""
+    document = json.loads(path.read_text())
+    if document.get("blind_index_next"):
+        return document["blind_index_next"]["id"]
+    key_id = new_key_id().replace("k", "b", 1)
+    document["blind_index_next"] = {"id": key_id, "key": _encode_key(secrets.token_bytes(32))}
+    _rewrite_key_file(path, document)
+    return key_id
+
+
+def next_blind_index_key(path: Path) -> bytes | None:
+    entry = json.loads(path.read_text()).get("blind_index_next")
+    return _decode_key("next blind index key", entry["key"]) if entry else None
+
+
+def finish_blind_index_rotation(path: Path) -> str:
+    """The next key becomes the last re-keying step of every look-up."""
+    document = json.loads(path.read_text())
+    entry = document.pop("blind_index_next")
+    document.setdefault("blind_index_rekeys", []).append(entry)
+    _rewrite_key_file(path, document)
+    return entry["id"]
 
 
 def new_key_id(now: datetime | None = None) -> str:

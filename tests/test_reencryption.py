@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from privacy_service import crypto, reencryption
 from privacy_service.accounts.models import User
@@ -172,3 +172,39 @@ def test_rotation_while_a_client_reads_and_writes_through_the_api(app, client, c
     for contact_id, email in written.items():
         read = client.get(f"{url}/{contact_id}", headers=headers)
         assert read.status_code == 200 and read.json["email"] == email
+
+
+def test_blind_index_rotation_builds_beside_switches_and_drops(app, clock):
+    from privacy_service import blind_index_rotation
+    from privacy_service.accounts.service import find_user_by_email
+    from privacy_service.consent.service import check
+    from privacy_service.mail.models import Suppression
+    from privacy_service.retention.models import BlindIndexShadow
+
+    organisation = OrganisationFactory()
+    UserFactory(organisation=organisation, email="owner@example.org")
+    ConsentRecordFactory(email="kim@example.org")
+    old_index = crypto.blind_index("gone@example.org")
+    db.session.add(Suppression(email_index=old_index, reason="bounce", created_at=clock.now()))
+    db.session.commit()
+
+    assert _cli(app, "blind-index", "begin").exit_code == 0
+    built = _cli(app, "blind-index", "build")
+    assert built.exit_code == 0, built.output
+    assert db.session.scalar(select(func.count()).select_from(BlindIndexShadow)) >= 3
+    # Look-ups still use the old index until the switch.
+    assert crypto.blind_index("gone@example.org") == old_index
+
+    switched = _cli(app, "blind-index", "switch")
+    assert switched.exit_code == 0, switched.output
+    new_index = crypto.blind_index("gone@example.org")
+    assert new_index != old_index
+    # The suppression held only the index: it was re-keyed, and the look-up finds it.
+    assert db.session.scalar(select(Suppression.email_index)) == new_index
+    assert find_user_by_email("Owner@example.org") is not None
+    assert check(crypto.blind_index("kim@example.org"), "marketing_email").granted
+    assert db.session.scalar(select(func.count()).select_from(BlindIndexShadow)) == 0
+    assert blind_index_rotation.index_columns()
+    # A fresh process reading the key file computes the same indexes.
+    fresh = crypto.keyring_from_file(Path(app.config["KEY_FILE"]))
+    assert fresh.blind_index("gone@example.org") == new_index
