@@ -271,6 +271,7 @@ class MessageEventKind(enum.StrEnum):
     CLICKED = "clicked"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
 
 
 class MessageEvent(db.Model):
