@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
 from privacy_service.oauth.service import SCOPES
+from privacy_service.route_access import public
 
 blueprint = Blueprint("apidoc", __name__, template_folder="templates")
 
@@ -70,10 +71,12 @@ def build_spec() -> dict[str, Any]:
 
 
 @blueprint.get("/api/openapi.json")
+@public("the API's description")
 def openapi_document() -> ResponseReturnValue:
     return jsonify(build_spec())
 
 
 @blueprint.get("/api/docs")
+@public("the API's documentation")
 def api_docs() -> ResponseReturnValue:
     return render_template("apidoc/docs.html", spec=build_spec())
