@@ -26,7 +26,12 @@ from privacy_service.extensions import (
 )
 from privacy_service.i18n import LANGUAGE_NAMES, select_locale
 from privacy_service.logs import configure_logging
-from privacy_service.web import CookieSessionInterface, register_security_headers
+from privacy_service.web import (
+    BoundedIntegerConverter,
+    CookieSessionInterface,
+    register_input_guard,
+    register_security_headers,
+)
 
 PACKAGE_DIR = Path(__file__).parent
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
@@ -93,6 +98,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     instance_path = Path(settings.get("INSTANCE_PATH") or PACKAGE_DIR.parent / "instance")
     app = Flask(__name__, instance_path=str(instance_path.resolve()))
     app.session_interface = CookieSessionInterface()
+    # Before any blueprint adds a route: every <int:...> is bounded (web.py).
+    app.url_map.converters["int"] = BoundedIntegerConverter
     app.config.update(build_flask_config(settings, instance_path))
     app.config.update(config)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(_translation_directories())
@@ -128,6 +135,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     register_security_headers(app)
+    register_input_guard(app)
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:
