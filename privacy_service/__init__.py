@@ -75,6 +75,7 @@ BLUEPRINTS = (
 
 # Modules whose import registers subject-data providers and scheduled jobs.
 REGISTRATION_MODULES = (
+    "privacy_service.audit.jobs",
     "privacy_service.accounts.subject_data",
     "privacy_service.accounts.jobs",
     "privacy_service.oauth.jobs",
