@@ -12,6 +12,7 @@ from typing import Any
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import request
 from flask_babel import lazy_gettext
+from flask_babel.speaklater import LazyString
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 from werkzeug.datastructures import MultiDict
 
@@ -20,6 +21,26 @@ from privacy_service.errors import DomainError, InvalidInput
 EMAIL_MAX_LENGTH = 254
 # Ids and counts are 32-bit INTEGER columns on PostgreSQL: a larger number names nothing.
 MAX_ID = 2**31 - 1
+
+
+def _accept_lazy_messages() -> None:
+    """Marshmallow wraps a ``str`` message in a list but not a lazy translation, which a
+    validator's error list then extends character by character ("E", "n", "t", ...). A lazy
+    message is wrapped like a string, wherever a ValidationError is raised."""
+    original = ValidationError.__init__
+    if getattr(original, "accepts_lazy", False):
+        return
+
+    def init(self: ValidationError, message: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(message, LazyString):
+            message = [message]
+        original(self, message, *args, **kwargs)
+
+    init.accepts_lazy = True  # type: ignore[attr-defined]
+    ValidationError.__init__ = init  # type: ignore[method-assign]
+
+
+_accept_lazy_messages()
 
 REQUIRED = lazy_gettext("This field is required.")
 NOT_NULL = lazy_gettext("This field cannot be empty.")
