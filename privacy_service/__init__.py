@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, jsonify
 from flask_babel import get_locale
 
-from privacy_service import crypto, service_signature
+from privacy_service import crypto, service_signature, templating
 from privacy_service.clock import EXTENSION_NAME as CLOCK
 from privacy_service.clock import SystemClock
 from privacy_service.config import SETTINGS, build_flask_config, from_environment
@@ -26,6 +26,7 @@ from privacy_service.extensions import (
 )
 from privacy_service.i18n import LANGUAGE_NAMES, select_locale
 from privacy_service.logs import configure_logging
+from privacy_service.operator import transfers
 from privacy_service.web import (
     BoundedIntegerConverter,
     CookieSessionInterface,
@@ -47,6 +48,9 @@ MODEL_MODULES = (
     "privacy_service.requests.models",
     "privacy_service.webhooks.models",
     "privacy_service.plans.models",
+    "privacy_service.retention.models",
+    "privacy_service.operator.models",
+    "privacy_service.mail.campaigns.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -71,6 +75,11 @@ BLUEPRINTS = (
     ("privacy_service.webhooks.views", "blueprint"),
     ("privacy_service.mail.relay_webhook", "blueprint"),
     ("privacy_service.mail.senders_views", "blueprint"),
+    ("privacy_service.retention.views", "blueprint"),
+    ("privacy_service.operator.views", "blueprint"),
+    ("privacy_service.operator.public", "blueprint"),
+    ("privacy_service.mail.campaigns.views", "blueprint"),
+    ("privacy_service.mail.campaigns.public", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -87,6 +96,16 @@ REGISTRATION_MODULES = (
     "privacy_service.requests.jobs",
     "privacy_service.plans.jobs",
     "privacy_service.webhooks.jobs",
+    # Retention categories, declared by each feature beside its models.
+    "privacy_service.accounts.retention",
+    "privacy_service.consent.retention",
+    "privacy_service.mail.retention",
+    "privacy_service.oauth.retention",
+    "privacy_service.plans.retention",
+    "privacy_service.requests.retention",
+    "privacy_service.webhooks.retention",
+    "privacy_service.retention.declarations",
+    "privacy_service.retention.jobs",
 )
 
 
@@ -137,6 +156,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_security_headers(app)
     register_input_guard(app)
+    templating.init_app(app)
+    transfers.check_smtp_relay(app.config)
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.routing import Rule
+from werkzeug.routing import AnyConverter, Rule
 
 from privacy_service.oauth.service import CUSTOMER_SCOPES, SCOPES
 from privacy_service.route_access import Access, Kind, endpoint_access
@@ -129,6 +129,8 @@ def _url(rule: Rule) -> str:
         converter = rule._converters[name]
         if type(converter).__name__.endswith("IntegerConverter"):
             values[name] = 1
+        elif isinstance(converter, AnyConverter):
+            values[name] = sorted(converter.items)[0]
         else:
             values[name] = TEXT_ARGUMENTS.get(name, "no-such-token")
     url = rule.rule
