@@ -24,7 +24,7 @@ from privacy_service.extensions import (
     login_manager,
     migrate,
 )
-from privacy_service.i18n import LANGUAGE_NAMES, select_locale
+from privacy_service.i18n import LANGUAGE_NAMES, elide, select_locale
 from privacy_service.logs import configure_logging
 from privacy_service.operator import transfers
 from privacy_service.web import (
@@ -51,6 +51,7 @@ MODEL_MODULES = (
     "privacy_service.retention.models",
     "privacy_service.operator.models",
     "privacy_service.mail.campaigns.models",
+    "privacy_service.schedule.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -80,6 +81,7 @@ BLUEPRINTS = (
     ("privacy_service.operator.public", "blueprint"),
     ("privacy_service.mail.campaigns.views", "blueprint"),
     ("privacy_service.mail.campaigns.public", "blueprint"),
+    ("privacy_service.schedule.views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -92,6 +94,8 @@ REGISTRATION_MODULES = (
     "privacy_service.mail.subject_data",
     "privacy_service.mail.list_consent",
     "privacy_service.mail.jobs",
+    "privacy_service.mail.campaigns.subject_data",
+    "privacy_service.mail.campaigns.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",
     "privacy_service.plans.jobs",
@@ -100,12 +104,16 @@ REGISTRATION_MODULES = (
     "privacy_service.accounts.retention",
     "privacy_service.consent.retention",
     "privacy_service.mail.retention",
+    "privacy_service.mail.campaigns.retention",
     "privacy_service.oauth.retention",
     "privacy_service.plans.retention",
     "privacy_service.requests.retention",
     "privacy_service.webhooks.retention",
+    "privacy_service.operator.subject_data",
+    "privacy_service.operator.retention",
     "privacy_service.retention.declarations",
     "privacy_service.retention.jobs",
+    "privacy_service.operator.jobs",
 )
 
 
@@ -158,6 +166,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_input_guard(app)
     templating.init_app(app)
     transfers.check_smtp_relay(app.config)
+    app.add_template_filter(elide, "elide")
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """hardening: signed checkpoints of the audit chain's head
 
 Revision ID: hardening_0001
-Revises: campaigns_0001
+Revises: retention_0002
 Create Date: 2026-11-30 20:30:00.000000
 
 A new table only (no lock on anything existing).
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "hardening_0001"
-down_revision = "campaigns_0001"
+down_revision = "retention_0002"
 branch_labels = None
 depends_on = None
 
