@@ -23,11 +23,13 @@ Rate limits are off (one client IP sends everything); mail is queued, not sent.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import multiprocessing
 import os
 import random
 import re
+import secrets
 import sys
 import tempfile
 import threading
@@ -274,6 +276,7 @@ def report(title: str, samples: list, elapsed: float) -> dict[str, dict[str, flo
 def run_size(records: int, args) -> dict[str, dict]:
     instance = Path(tempfile.mkdtemp(prefix="bench-load-"))
     env = service_environment(args.database_url, instance)
+    env["PRIVACY_SERVICE_SIGNING_KEY"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     env["PRIVACY_SERVICE_RATELIMIT_ENABLED"] = "false"
     env["PRIVACY_SERVICE_OUTBOX_SEND_ON_COMMIT"] = "off"
     env["PRIVACY_SERVICE_IMPORT_WORKER_THREAD"] = "false"

@@ -78,13 +78,16 @@ def _session_cookie(app: Flask, client: FlaskClient) -> str:
 def world(app: Flask, db: Any) -> World:
     # Organisation A's objects first: in every table the row with id 1 is A's.
     org_a = OrganisationFactory(name="Organisation A")
+    # User 1 is a member of A that no caller logs in as: A's administrator may remove it (a
+    # write) without logging out the member below.
+    spare = UserFactory(organisation=org_a, role="member")
     member_a = UserFactory(organisation=org_a, role="member")
     admin_a = UserFactory(organisation=org_a, role="org_admin")
     a_list = ContactListFactory(organisation_id=org_a.id, name="A list")
     ListMembershipFactory(contact_list=a_list, contact__email="a.person@example.org")
     client = app.test_client()
     a_token = issue_token(client, sorted(CUSTOMER_SCOPES), org_a.id)
-    assert (org_a.id, member_a.id, a_list.id) == (1, 1, 1)
+    assert (org_a.id, spare.id, a_list.id) == (1, 1, 1)
 
     org_b = OrganisationFactory(name="Organisation B")
     admin_b = UserFactory(organisation=org_b, role="org_admin")
