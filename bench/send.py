@@ -172,6 +172,7 @@ def main() -> None:
         SMTP_PORT=port,
         SMTP_SECURITY="none",
         OUTBOX_SEND_ON_COMMIT="off",
+        OUTBOX_MARK_GROUP=int(os.environ.get("MARK_GROUP", "20")),
         MAIL_FROM="Privacy Service <bounces@privacy.example>",
     )
     with app.app_context():
