@@ -17,7 +17,6 @@ from tests.factories import OrganisationFactory
 from tests.mail.test_outbox import _message
 from tests.support.processes import service_process, wait_until
 
-
 # The bound under test: at most this many messages accepted and not yet marked sent.
 MARK_GROUP = 10
 
