@@ -81,8 +81,8 @@ def test_access_request_from_form_to_download(page, smtp, db, clock, tmp_path):
     page.fill("#email", "dpo@example.org")
     page.fill("#password", DEFAULT_PASSWORD)
     page.click("button[type=submit].primary")
-    page.wait_for_url("**/profile")
-    page.click("a[href='/dpo/requests/']")
+    # The DPO lands on the requests dashboard.
+    page.wait_for_url("**/dpo/requests/")
     queue = page.inner_text("#request-queue")
     assert f"#{request_id}" in queue and "ada@example.org" not in queue
     page.click(f"a[href='/dpo/requests/{request_id}']")
@@ -111,6 +111,8 @@ def test_access_request_from_form_to_download(page, smtp, db, clock, tmp_path):
         "message_events",
         "outbox_messages",
         "requests",
+        "campaign_recipients",
+        "operator_registers",
     ]
     assert data["subject"] == {"email": "ada@example.org"}
 
@@ -218,8 +220,11 @@ def test_access_request_from_form_to_download(page, smtp, db, clock, tmp_path):
     assert requests[ada.earlier_request_id]["details"] == "Please spell my name Ada Lovelace."
 
     assert "Lovelace" in report and "Shop A news" in report and "Marylebone" in report
-    assert "List memberships and contact fields / Inscriptions aux listes et champs" in report
-    assert "Vos données personnelles" in report
+    # Written for Ada, in the language she asked in, with fields in words and dates for people.
+    assert "List memberships and contact fields" in report and "Your personal data" in report
+    assert "Vos données personnelles" not in report
+    assert "consent_text_sha256" not in report and "Fingerprint of the text you agreed to" in report
+    assert "consent_text_sha256" in json.dumps(data)
 
     # Nothing about the other subject, in either file: not her address, names, blind index, city,
     # IP, browser or cookie visitor id.
