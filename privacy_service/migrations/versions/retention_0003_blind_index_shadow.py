@@ -2,7 +2,7 @@
 permit that lets the switch re-key consent records' ``email_index`` (and nothing else)
 
 Revision ID: retention_0003
-Revises: retention_0002
+Revises: hardening_0001
 Create Date: 2026-11-30 21:10:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "retention_0003"
-down_revision = "retention_0002"
+down_revision = "hardening_0001"
 branch_labels = None
 depends_on = None
 
