@@ -10,12 +10,14 @@ from flask_babel import get_locale, gettext
 from privacy_service import clock
 from privacy_service.extensions import db, limiter
 from privacy_service.operator import policies, testimonials, transfers
+from privacy_service.route_access import public
 from privacy_service.web import form_limit
 
 blueprint = Blueprint("operator_public", __name__, template_folder="templates")
 
 
 @blueprint.get("/sub-processors")
+@public("public list of sub-processors")
 def sub_processors() -> ResponseReturnValue:
     return render_template(
         "operator/sub_processors.html",
@@ -26,6 +28,7 @@ def sub_processors() -> ResponseReturnValue:
 
 
 @blueprint.get("/policies/<kind>")
+@public("public policies")
 def policy(kind: str) -> ResponseReturnValue:
     """The policy in force, the next version with its date, and what changes (privacy §6)."""
     if kind not in policies.KIND_NAMES:
@@ -36,6 +39,7 @@ def policy(kind: str) -> ResponseReturnValue:
 
 
 @blueprint.get("/testimonials")
+@public("public testimonials")
 def testimonials_page() -> ResponseReturnValue:
     """Only testimonials whose author's authorisation stands at this moment (policy §1)."""
     return render_template(
@@ -45,6 +49,7 @@ def testimonials_page() -> ResponseReturnValue:
 
 @blueprint.route("/testimonials/authorise/<token>", methods=["GET", "POST"])
 @limiter.limit(form_limit, methods=["POST"])
+@public("signed authorisation link of a testimonial")
 def testimonial_authorisation(token: str) -> ResponseReturnValue:
     """The author sees the testimonial exactly as it would appear, and allows or refuses it."""
     testimonial = testimonials.testimonial_of_token(token)
