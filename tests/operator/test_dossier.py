@@ -144,7 +144,12 @@ def test_signing_works_inside_a_running_event_loop(app, db, clock):
     from privacy_service.operator import evidence_export
 
     async def inside() -> bool:
-        document = evidence_export.signed_dossier_pdf(dossier.build(ADA, clock.now()))
-        return verify_pdf(document, public_key_bytes()).valid
+        with app.app_context(), app.test_request_context():
+            document = evidence_export.signed_dossier_pdf(dossier.build(ADA, clock.now()))
+            return verify_pdf(document, public_key_bytes()).valid
 
-    assert asyncio.run(inside())
+    # The test's own loop gets a thread of its own: Playwright may hold this one's.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(asyncio.run, inside()).result()
