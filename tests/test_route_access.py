@@ -23,6 +23,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import AnyConverter, Rule
 
+from privacy_service import clock
+from privacy_service.mail import senders
+from privacy_service.mail.campaigns import service as campaigns
 from privacy_service.oauth.service import CUSTOMER_SCOPES, SCOPES
 from privacy_service.route_access import Access, Kind, endpoint_access
 from tests.factories import (
@@ -87,7 +90,27 @@ def world(app: Flask, db: Any) -> World:
     ListMembershipFactory(contact_list=a_list, contact__email="a.person@example.org")
     client = app.test_client()
     a_token = issue_token(client, sorted(CUSTOMER_SCOPES), org_a.id)
-    assert (org_a.id, spare.id, a_list.id) == (1, 1, 1)
+    now = clock.now()
+    address = senders.add_address(org_a.id, "news@a.example.com", "A", "test", now)
+    address.verified_at = now
+    campaign = campaigns.save_draft(
+        org_a.id,
+        {
+            "name": "A news",
+            "subject": "News",
+            "sender_address_id": address.id,
+            "list_id": a_list.id,
+            "segment_id": None,
+            "language": "en",
+            "html_body": "<p>Hello</p>",
+            "text_body": "",
+        },
+        now,
+        "test",
+        created_by_id=admin_a.id,
+    )
+    db.session.commit()
+    assert (org_a.id, spare.id, a_list.id, address.id, campaign.id) == (1, 1, 1, 1, 1)
 
     org_b = OrganisationFactory(name="Organisation B")
     admin_b = UserFactory(organisation=org_b, role="org_admin")
