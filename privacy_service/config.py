@@ -76,6 +76,10 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "OUTBOX_POLL_SECONDS": (float, 2.0),
     # A claimed batch not finished within this time is taken back (its worker died).
     "OUTBOX_CLAIM_SECONDS": (float, 300.0),
+    # Messages accepted by the relay whose "sent" marks are written together, and how long the
+    # first may wait: the bound on duplicates after a worker is killed (docs/sending.md).
+    "OUTBOX_MARK_GROUP": (int, 20),
+    "OUTBOX_MARK_SECONDS": (float, 1.0),
     # Temporary failures: exponential back-off with jitter, then "failed" after the last attempt.
     "OUTBOX_MAX_ATTEMPTS": (int, 12),
     "OUTBOX_RETRY_BASE_SECONDS": (float, 60.0),
