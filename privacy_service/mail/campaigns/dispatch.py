@@ -77,7 +77,7 @@ class ChunkOutcome:
 
 
 def _chunk_size() -> int:
-    return int(current_app.config.get("CAMPAIGN_DISPATCH_BATCH", 500))
+    return int(current_app.config["CAMPAIGN_DISPATCH_BATCH"])
 
 
 def _claim(campaign_id: int, statuses: tuple[str, ...]) -> Campaign | None:
