@@ -46,6 +46,7 @@ def test_draft_preview_test_send_schedule_and_watch_the_progress_bar(app, db, pa
         "<h1>Hello {{ contact.first_name }}</h1><p>Autumn in {{ contact.attributes.city }}.</p>",
     )
     page.click("#save-campaign")
+    page.wait_for_selector("#campaign-status")
     assert page.inner_text("h1") == "Autumn news"
     assert page.inner_text("#campaign-status") == "Draft"
 
@@ -56,10 +57,16 @@ def test_draft_preview_test_send_schedule_and_watch_the_progress_bar(app, db, pa
     assert frame.locator("h1").inner_text() == "Hello Camille0"
     page.select_option("#contact_id", str(people.contacts[7].id))
     page.click("#preview-contact button[type=submit]")
+    page.wait_for_url(f"**contact_id={people.contacts[7].id}")
     assert page.inner_text("#preview-subject") == "Hello Camille7"
 
-    page.click("#send-test")
-    assert f"A test was sent to {sender.admin.email}" in page.inner_text("body")
+    # The preview frame loads after the page: wait and scroll as a reader would, so the click
+    # lands where the button is.
+    page.wait_for_load_state("load")
+    page.locator("#send-test").scroll_into_view_if_needed()
+    with page.expect_navigation():
+        page.locator("#send-test").click()
+    page.wait_for_selector(f"text=A test was sent to {sender.admin.email}")
     [test] = smtp.wait_for(sender.admin.email)
     assert test["Subject"] == "[Test] Hello Camille0"
 
@@ -67,6 +74,7 @@ def test_draft_preview_test_send_schedule_and_watch_the_progress_bar(app, db, pa
     local = (now + timedelta(hours=2)).astimezone(ZoneInfo("Europe/Paris"))
     page.fill("#scheduled_at", local.strftime("%Y-%m-%dT%H:%M"))
     page.click("#schedule")
+    page.wait_for_selector("#scheduled-at")
     assert page.inner_text("#campaign-status") == "Scheduled"
     assert local.strftime("%Y-%m-%d %H:%M") in page.inner_text("#scheduled-at")
 
