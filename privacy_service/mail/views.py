@@ -51,15 +51,16 @@ from privacy_service.mail.schemas import (
 from privacy_service.mail.sensitive import name_marks_health
 from privacy_service.oauth.models import OAuthClient
 from privacy_service.oauth.service import create_client, revoke_client
+from privacy_service.route_access import Kind
 from privacy_service.validation import StrictSchema, choice_field, load_form, text_field
 
 blueprint = Blueprint("mail", __name__, template_folder="templates")
 
 # Customers' lists belong to customer organisations; operator staff see them only through the
 # audited support pages.
-customer_required = role_required(lambda user: not user.organisation.is_operator)
+customer_required = role_required(lambda user: not user.organisation.is_operator, Kind.CUSTOMER)
 customer_admin_required = role_required(
-    lambda user: user.is_org_admin and not user.organisation.is_operator
+    lambda user: user.is_org_admin and not user.organisation.is_operator, Kind.CUSTOMER_ADMIN
 )
 REJECTS_SHOWN = 100
 ACTIVE_STATES = (ImportState.QUEUED.value, ImportState.RUNNING.value)
