@@ -150,6 +150,9 @@ def keys_retire(key_id: str) -> None:
     if key_id not in ring.key_ids:
         raise click.ClickException(f"no key {key_id!r} in {path}")
     in_use = reencryption.values_under_key(key_id)
+    exports = reencryption.sealed_files_under_key(key_id)
+    if exports:
+        in_use["access export files (they expire within days)"] = exports
     wrapped = (ring.data_keys.wrapping_key_ids(ring.key_id_of) if ring.data_keys else {}).get(
         key_id, 0
     )

@@ -85,6 +85,8 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "OUTBOX_MAX_ATTEMPTS": (int, 12),
     "OUTBOX_RETRY_BASE_SECONDS": (float, 60.0),
     "OUTBOX_RETRY_MAX_SECONDS": (float, 3600.0),
+    # Recipients a worker checks and queues per transaction of a campaign (docs/campaigns.md).
+    "CAMPAIGN_DISPATCH_BATCH": (int, 500),
     # Soft bounces of one address within the window after which it is suppressed.
     "BOUNCE_SOFT_LIMIT": (int, 3),
     "BOUNCE_SOFT_WINDOW_DAYS": (int, 30),

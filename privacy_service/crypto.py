@@ -639,8 +639,6 @@ class EncryptedBytes(TypeDecorator):
     def __init__(self, context: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.context = context
-        self._ring: Keyring | None = None
-        self._decrypt: Callable[[bytes], bytes] = bytes
         self._encrypting_ring: Keyring | None = None
         self._encrypt: Callable[[bytes], bytes] = bytes
 

@@ -161,3 +161,28 @@ def reencrypt_pending(
             done += count
             batches += 1
     return done
+
+
+def sealed_files_under_key(key_id: str) -> int:
+    """Access export files waiting for download whose file key is wrapped with ``key_id``: they
+    are not re-encrypted (they expire within days), so ``keys retire`` waits for them."""
+    import struct
+
+    from privacy_service.requests.fulfilment import export_directory
+    from privacy_service.requests.sealed_files import MAGIC
+
+    directory = export_directory()
+    count = 0
+    for path in directory.glob("*.sealed") if directory.is_dir() else []:
+        with path.open("rb") as handle:
+            header = handle.read(len(MAGIC) + 3)
+            if len(header) < len(MAGIC) + 3 or not header.startswith(MAGIC):
+                continue
+            (length,) = struct.unpack(">H", header[-2:])
+            wrapped = handle.read(length)
+        try:
+            if crypto.Keyring.key_id_of(wrapped) == key_id:
+                count += 1
+        except crypto.DecryptionError:
+            continue
+    return count

@@ -112,6 +112,24 @@ def test_rotate_rewraps_reencrypt_moves_everything_and_retire_then_succeeds(app,
     assert crypto.Keyring.key_id_of(raw) == data_key
 
 
+def test_an_export_file_waiting_for_download_keeps_its_key(app):
+    from privacy_service.requests.fulfilment import export_directory
+    from privacy_service.requests.sealed_files import SealedWriter
+
+    old = crypto.keyring().primary_key_id
+    export_directory().mkdir(parents=True, exist_ok=True)
+    with (export_directory() / "waiting.sealed").open("wb") as handle:
+        writer = SealedWriter(handle, "access_export")
+        writer.write(b"the subject's data")
+        writer.close()
+    assert _cli(app, "rotate").exit_code == 0
+    assert _cli(app, "reencrypt").exit_code == 0
+    refused = _cli(app, "retire", old)
+    assert refused.exit_code != 0 and "access export files" in refused.output
+    (export_directory() / "waiting.sealed").unlink()
+    assert _cli(app, "retire", old).exit_code == 0
+
+
 def test_the_encrypting_key_cannot_be_retired(app):
     result = _cli(app, "retire", crypto.keyring().primary_key_id)
     assert result.exit_code != 0 and "rotate first" in result.output

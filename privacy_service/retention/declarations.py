@@ -54,3 +54,19 @@ register_category(
         order=90,
     )
 )
+
+register_category(
+    Category(
+        code="audit_events",
+        label=lazy_gettext("Audit trail"),
+        tables=("audit_event",),
+        clock_start=lazy_gettext("kept: its details hold no personal data"),
+        default_days=0,
+        policy_days=0,
+        action=Action.KEEP,
+        legal_basis=lazy_gettext("Accountability (GDPR art. 5(2))"),
+        no_subject_reason="ids and counts only; audit.record refuses addresses and indexes",
+        editable=False,
+        order=83,
+    )
+)
