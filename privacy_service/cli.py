@@ -35,6 +35,8 @@ main.add_command(keys)
 main.add_command(audit_cli)
 main.add_command(users)
 main.add_command(clients)
+evidence_cli = AppGroup("evidence", help="Signed evidence documents (subject dossiers).")
+main.add_command(evidence_cli)
 main.add_command(imports_cli)
 main.add_command(mail_cli)
 main.add_command(retention_cli)
@@ -403,3 +405,17 @@ def run_scheduler() -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         scheduler.shutdown()
+
+
+@evidence_cli.command("verify")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def evidence_verify(path: Path) -> None:
+    """Check that a signed PDF (a subject dossier) is unchanged and signed by this service."""
+    from privacy_service.operator.signed_pdf import verify_pdf
+
+    result = verify_pdf(path.read_bytes(), service_signature.public_key_bytes())
+    if not result.valid:
+        click.echo(f"NOT VERIFIED: {path}: {result.reason}", err=True)
+        sys.exit(1)
+    when = f", signed {result.signed_at.isoformat()}" if result.signed_at else ""
+    click.echo(f"VERIFIED: {path}: {result.reason} (key {service_signature.key_id()}{when})")

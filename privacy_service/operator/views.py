@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -20,6 +20,7 @@ from privacy_service.extensions import db
 from privacy_service.operator import (
     authorities,
     breaches,
+    dossier,
     policies,
     register,
     schemas,
@@ -420,4 +421,68 @@ def answer_authority(request_id: int) -> ResponseReturnValue:
         gettext("The answer was recorded."),
         lambda _: url_for("operator.authorities_page"),
         lambda error: _authorities_page(error.status, errors_of(error)),
+    )
+
+
+# --- the subject dossier --------------------------------------------------------------------
+# The address travels in POST bodies only: a query string would put it in access logs.
+
+
+def _dossier_page(
+    found: dossier.Dossier | None = None,
+    status: int = 200,
+    errors: dict | None = None,
+    values: Any = None,
+) -> ResponseReturnValue:
+    return (
+        render_template(
+            "operator/dossier.html",
+            dossier=found,
+            errors=errors or {},
+            values=values or ({"email": found.email} if found else {}),
+        ),
+        status,
+    )
+
+
+def _load_dossier(exported: bool = False) -> dossier.Dossier:
+    data = load_form(schemas.DossierQuerySchema())
+    found = dossier.build(data["email"], clock.now())
+    dossier.record_view(found, current_user.audit_ref, clock.now(), exported=exported)
+    db.session.commit()
+    return found
+
+
+@blueprint.route("/dossier", methods=["GET", "POST"])
+@dpo_required
+def dossier_page() -> ResponseReturnValue:
+    if request.method == "GET":
+        return _dossier_page()
+    try:
+        found = _load_dossier()
+    except DomainError as error:
+        db.session.rollback()
+        return _dossier_page(None, error.status, errors_of(error), request.form)
+    return _dossier_page(found)
+
+
+@blueprint.post("/dossier/pdf")
+@dpo_required
+def dossier_pdf() -> ResponseReturnValue:
+    from privacy_service.operator import evidence_export
+
+    try:
+        found = _load_dossier(exported=True)
+    except DomainError as error:
+        db.session.rollback()
+        return _dossier_page(None, error.status, errors_of(error), request.form)
+    document = evidence_export.signed_dossier_pdf(found)
+    stamp = found.built_at.strftime("%Y%m%d-%H%M")
+    return Response(
+        document,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="subject-dossier-{stamp}.pdf"',
+            "Cache-Control": "no-store",
+        },
     )
