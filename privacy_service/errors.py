@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from privacy_service.extensions import is_api_request
+from privacy_service.extensions import db, is_api_request
 
 log = structlog.get_logger(__name__)
 
@@ -103,15 +103,48 @@ HTTP_CODES = {
 }
 
 
+HTTP_HEADINGS: dict[int, Any] = {
+    400: lazy_gettext("This could not be done"),
+    401: lazy_gettext("Please log in"),
+    403: lazy_gettext("Access refused"),
+    404: lazy_gettext("Page not found"),
+    405: lazy_gettext("This could not be done"),
+    409: lazy_gettext("This could not be done"),
+    410: lazy_gettext("This link is no longer valid"),
+    413: lazy_gettext("The upload is too large"),
+    422: lazy_gettext("Some fields need your attention"),
+    429: lazy_gettext("Too many attempts"),
+    500: lazy_gettext("Something went wrong"),
+    503: lazy_gettext("Temporarily unavailable"),
+}
+
+
 def error_response(
-    status: int, code: str, message: Any, fields: dict[str, Any] | None = None
+    status: int,
+    code: str,
+    message: Any,
+    fields: dict[str, Any] | None = None,
+    **page: Any,
 ) -> ResponseReturnValue:
+    """The JSON error of API callers, or the error page; ``page`` adds a page's ``heading``,
+    ``hint`` (what to do now) and ``action_url`` / ``action_label`` (the way forward)."""
     fields = _stringify(fields or {})
     if is_api_request():
         body = {"error": {"code": code, "message": str(message), "fields": fields}}
         return jsonify(body), status
+    # errors/layout.html reads neither the database nor the user: it renders after any failure.
     return (
-        render_template("errors/error.html", status=status, message=message, fields=fields),
+        render_template(
+            "errors/error.html",
+            status=status,
+            status_heading=HTTP_HEADINGS.get(status, HTTP_HEADINGS[400]),
+            message=message,
+            fields=fields,
+            heading=page.get("heading"),
+            hint=page.get("hint"),
+            action_url=page.get("action_url"),
+            action_label=page.get("action_label"),
+        ),
         status,
     )
 
@@ -153,4 +186,9 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unexpected(error: Exception) -> ResponseReturnValue:
         # The exception type only: messages may carry values from the request.
         log.error("unhandled_exception", error_type=type(error).__name__, exc_info=error)
+        # The failed transaction must not leak into the teardown or the next request.
+        try:
+            db.session.rollback()
+        except Exception:
+            log.warning("rollback_after_error_failed")
         return error_response(500, "internal_error", HTTP_MESSAGES[500])

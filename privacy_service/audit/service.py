@@ -144,7 +144,10 @@ def _events_in_order(batch_size: int = 5000) -> Iterator[AuditEvent]:
             return
         yield from batch
         after = batch[-1].sequence
-        db.session.expunge_all()
+        # Only this batch leaves the session (memory stays flat on long chains); expunging
+        # everything would detach the logged-in user the page is rendered for.
+        for event in batch:
+            db.session.expunge(event)
 
 
 def verify_chain() -> ChainReport:

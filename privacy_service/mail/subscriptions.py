@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, select
@@ -36,6 +36,7 @@ from privacy_service.mail.service import check_attributes, contact_by_index
 from privacy_service.mail.suppression import blocks_new_opt_in, lift_unsubscribe
 from privacy_service.mail.transactional import send_transactional
 from privacy_service.signing import InvalidToken, sign, unsign
+from privacy_service.urls import external_url
 
 SIGNING_PURPOSE = "mail.subscription"
 # Someone re-submitting the form gets no second email within this delay (no mail bombing).
@@ -138,9 +139,7 @@ def send_confirmation_request(membership: ListMembership, email: str, locale: st
         "mail/email/confirm_subscription",
         locale,
         list_name=contact_list.name,
-        confirm_url=url_for(
-            "mail_public.confirm", token=confirmation_token(membership), _external=True
-        ),
+        confirm_url=external_url("mail_public.confirm", token=confirmation_token(membership)),
         hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
         preferences_url=preferences_url(
             email_index=membership.contact.email_index,

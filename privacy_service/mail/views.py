@@ -51,6 +51,7 @@ from privacy_service.mail.schemas import (
 from privacy_service.mail.sensitive import name_marks_health
 from privacy_service.oauth.models import OAuthClient
 from privacy_service.oauth.service import create_client, revoke_client
+from privacy_service.urls import external_url
 from privacy_service.validation import StrictSchema, choice_field, load_form, text_field
 
 blueprint = Blueprint("mail", __name__, template_folder="templates")
@@ -214,12 +215,8 @@ def _settings_page(
             "mail/list_settings.html",
             contact_list=contact_list,
             shown_consent_text=consent_text(contact_list),
-            start_url=url_for(
-                "mail_public.subscribe_start", form_key=contact_list.form_key, _external=True
-            ),
-            form_url=url_for(
-                "mail_public.subscribe_form", form_key=contact_list.form_key, _external=True
-            ),
+            start_url=external_url("mail_public.subscribe_start", form_key=contact_list.form_key),
+            form_url=external_url("mail_public.subscribe_form", form_key=contact_list.form_key),
             **context,
         ),
         status,
