@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
@@ -27,6 +27,11 @@ class DomainError(Exception):
     code = "bad_request"
     default_message: Any = lazy_gettext("The request could not be processed.")
 
+    # On the error page (never in JSON): a heading saying what happened, a hint saying what to do
+    # now, and an action: (endpoint, label) or (absolute URL, label).
+    default_heading: Any = None
+    default_hint: Any = None
+
     def __init__(
         self,
         message: Any = None,
@@ -34,6 +39,9 @@ class DomainError(Exception):
         fields: dict[str, Any] | None = None,
         code: str | None = None,
         status: int | None = None,
+        heading: Any = None,
+        hint: Any = None,
+        action: tuple[str, Any] | None = None,
     ) -> None:
         self.message = message if message is not None else self.default_message
         self.fields = fields or {}
@@ -41,7 +49,19 @@ class DomainError(Exception):
             self.code = code
         if status:
             self.status = status
+        self.heading = heading if heading is not None else self.default_heading
+        self.hint = hint if hint is not None else self.default_hint
+        self.action = action
         super().__init__(str(self.message))
+
+    def page(self) -> dict[str, Any]:
+        """What the error page shows beyond the message."""
+        page: dict[str, Any] = {"heading": self.heading, "hint": self.hint}
+        if self.action is not None:
+            target, label = self.action
+            page["action_url"] = target if "/" in target else url_for(target)
+            page["action_label"] = label
+        return page
 
 
 class InvalidInput(DomainError):
@@ -160,7 +180,7 @@ def _stringify(value: Any) -> Any:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError) -> ResponseReturnValue:
-        return error_response(error.status, error.code, error.message, error.fields)
+        return error_response(error.status, error.code, error.message, error.fields, **error.page())
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(error: ValidationError) -> ResponseReturnValue:

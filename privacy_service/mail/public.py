@@ -27,6 +27,7 @@ from privacy_service.mail import unsubscribe as unsubscribe_service
 from privacy_service.mail.models import ContactList, ListMembership
 from privacy_service.mail.schemas import ConfirmForm, SubscribeForm, SubscribeStartForm
 from privacy_service.mail.subscriptions import (
+    AlreadyConfirmed,
     confirm_subscription,
     consent_text,
     membership_for_token,
@@ -113,7 +114,15 @@ def subscribe_sent() -> ResponseReturnValue:
 @blueprint.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
 @limiter.limit(form_limit, methods=["POST"])
 def confirm(token: str) -> ResponseReturnValue:
-    membership = membership_for_token(token, _max_age())
+    try:
+        membership = membership_for_token(token, _max_age())
+    except AlreadyConfirmed as already:
+        # A second click on the link: good news, not an error.
+        return render_template(
+            "mail/subscribe_done.html",
+            contact_list=already.membership.contact_list,
+            already=True,
+        )
     contact_list = membership.contact_list
     text = consent_text(contact_list)
     page = "mail/subscribe_confirm.html"

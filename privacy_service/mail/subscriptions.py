@@ -35,7 +35,7 @@ from privacy_service.mail.sensitive import refuse_sensitive_data
 from privacy_service.mail.service import check_attributes, contact_by_index
 from privacy_service.mail.suppression import blocks_new_opt_in, lift_unsubscribe
 from privacy_service.mail.transactional import send_transactional
-from privacy_service.signing import InvalidToken, sign, unsign
+from privacy_service.signing import ExpiredToken, InvalidToken, sign, unsign
 from privacy_service.urls import external_url
 
 SIGNING_PURPOSE = "mail.subscription"
@@ -153,17 +153,49 @@ def confirmation_token(membership: ListMembership) -> str:
     return sign(SIGNING_PURPOSE, {"m": membership.id, "n": membership.confirmation_nonce})
 
 
+class AlreadyConfirmed(InvalidToken):
+    """The confirmation link of a subscription that holds already: said as good news."""
+
+    def __init__(self, membership: ListMembership) -> None:
+        self.membership = membership
+        super().__init__(_l("This subscription is already confirmed."))
+
+
 def membership_for_token(token: str, max_age: timedelta) -> ListMembership:
-    payload = unsign(SIGNING_PURPOSE, token, max_age)
+    try:
+        payload = unsign(SIGNING_PURPOSE, token, max_age)
+    except ExpiredToken:
+        raise ExpiredToken(
+            _l(
+                "A subscription must be confirmed within %(hours)s hours. This one was not, so "
+                "you are not subscribed.",
+                hours=int(max_age.total_seconds() // 3600),
+            ),
+            hint=_l("To subscribe, fill in the subscription form again."),
+        ) from None
     if not isinstance(payload, dict):
         raise InvalidToken()
     membership = db.session.get(ListMembership, payload.get("m"))
+    if (
+        membership is not None
+        and not membership.confirmation_nonce
+        and membership.status == SubscriptionStatus.SUBSCRIBED.value
+        and membership.confirmed_at is not None
+    ):
+        raise AlreadyConfirmed(membership)
     if (
         membership is None
         or not membership.confirmation_nonce
         or membership.confirmation_nonce != payload.get("n")
     ):
-        raise InvalidToken(_l("This link was already used or is no longer valid."))
+        raise InvalidToken(
+            _l("This link was already used or is no longer valid."),
+            heading=_l("This confirmation link no longer works"),
+            hint=_l(
+                "If you unsubscribed since, or waited too long, fill in the subscription form "
+                "again: we will send a new link."
+            ),
+        )
     return membership
 
 

@@ -96,8 +96,12 @@ def test_subscribed_only_after_the_click_with_evidence(client, db, smtp, public_
     actions = db.session.scalars(select(AuditEvent.action)).all()
     assert "mail.subscription_requested" in actions and "mail.subscription_confirmed" in actions
 
-    # The link works once.
-    assert client.get(link).status_code == 400
+    # The link works once; clicked again, it says the subscription is already confirmed.
+    again = client.get(link)
+    assert again.status_code == 200
+    assert "is already confirmed" in again.get_data(as_text=True)
+    assert submit_form(client, link, {}, page_url="/subscribe/sent").status_code == 200
+    assert db.session.scalar(select(func.count()).select_from(ListMembership)) == 1
 
 
 def test_the_embedded_snippet_posts_to_a_page_that_carries_the_csrf_token(
