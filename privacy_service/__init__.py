@@ -42,6 +42,7 @@ MODEL_MODULES = (
     "privacy_service.requests.models",
     "privacy_service.webhooks.models",
     "privacy_service.plans.models",
+    "privacy_service.retention.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -66,6 +67,7 @@ BLUEPRINTS = (
     ("privacy_service.webhooks.views", "blueprint"),
     ("privacy_service.mail.relay_webhook", "blueprint"),
     ("privacy_service.mail.senders_views", "blueprint"),
+    ("privacy_service.retention.views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -81,6 +83,16 @@ REGISTRATION_MODULES = (
     "privacy_service.requests.jobs",
     "privacy_service.plans.jobs",
     "privacy_service.webhooks.jobs",
+    # Retention categories, declared by each feature beside its models.
+    "privacy_service.accounts.retention",
+    "privacy_service.consent.retention",
+    "privacy_service.mail.retention",
+    "privacy_service.oauth.retention",
+    "privacy_service.plans.retention",
+    "privacy_service.requests.retention",
+    "privacy_service.webhooks.retention",
+    "privacy_service.retention.declarations",
+    "privacy_service.retention.jobs",
 )
 
 

@@ -15,6 +15,7 @@ from werkzeug.serving import run_simple
 from privacy_service import PACKAGE_DIR, clock, create_app, crypto, service_signature
 from privacy_service.config import from_environment
 from privacy_service.mail.cli import imports_cli, mail_cli
+from privacy_service.retention.cli import retention_cli
 from privacy_service.urls import base_url, served_url
 
 
@@ -37,6 +38,7 @@ main.add_command(users)
 main.add_command(clients)
 main.add_command(imports_cli)
 main.add_command(mail_cli)
+main.add_command(retention_cli)
 
 
 def _default_key_file() -> Path:

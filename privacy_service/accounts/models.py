@@ -34,6 +34,8 @@ class Organisation(db.Model):
     sending_approved_at: Mapped[datetime | None]
     # Privacy policy §3: account data kept one year after the relationship ends.
     closed_at: Mapped[datetime | None]
+    # Set when retention purged the closed account's data (the row stays, anonymised).
+    purged_at: Mapped[datetime | None]
     # IANA zone: quota days and billing cycles (plans) and campaign schedules (mail) follow it.
     timezone: Mapped[str] = mapped_column(
         String(64), default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE
@@ -87,5 +89,6 @@ class User(UserMixin, db.Model):
 
     @property
     def display_name(self) -> str:
+        # Staff recognise people by name, then by address; never by a database number.
         names = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return names or f"#{self.id}"
+        return names or self.email

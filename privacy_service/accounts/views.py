@@ -16,7 +16,7 @@ from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required, login_user, logout_user
 
 from privacy_service import clock
-from privacy_service.accounts import service
+from privacy_service.accounts import dashboard, people, service
 from privacy_service.accounts.access import org_admin_required
 from privacy_service.accounts.schemas import (
     ForgotPasswordSchema,
@@ -35,6 +35,8 @@ from privacy_service.validation import load_form
 from privacy_service.web import login_limit, safe_next_url, signup_limit
 
 blueprint = Blueprint("accounts", __name__, template_folder="templates")
+blueprint.add_app_template_global(people.actor_label, "actor_label")
+blueprint.add_app_template_global(people.person_label, "person_label")
 
 
 def _form_page(template: str, status: int = 200, **context: object) -> ResponseReturnValue:
@@ -98,7 +100,7 @@ def confirm(token: str) -> ResponseReturnValue:
     db.session.commit()
     login_user(user)
     flash(gettext("Your address is confirmed and your password is set. Welcome!"), "success")
-    return redirect(url_for("accounts.profile"))
+    return redirect(url_for("accounts.dashboard_page"))
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -121,7 +123,21 @@ def login() -> ResponseReturnValue:
             next=data.get("next") or "",
         )
     login_user(user)
-    return redirect(safe_next_url(data.get("next")) or url_for("accounts.profile"))
+    return redirect(safe_next_url(data.get("next")) or url_for("accounts.dashboard_page"))
+
+
+@blueprint.get("/dashboard")
+@login_required
+def dashboard_page() -> ResponseReturnValue:
+    """Each role's home: DPO staff their requests queue, a customer their organisation."""
+    if current_user.is_dpo:
+        return redirect(url_for("requests_dpo.queue"))
+    if current_user.organisation.is_operator:
+        return redirect(url_for("accounts.profile"))
+    overview = dashboard.organisation_overview(current_user.organisation_id, clock.now())
+    return render_template(
+        "accounts/dashboard.html", organisation=current_user.organisation, overview=overview
+    )
 
 
 @blueprint.post("/logout")

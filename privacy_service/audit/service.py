@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from privacy_service import clock
 from privacy_service.audit.models import AuditEvent
@@ -190,3 +190,56 @@ def verify_chain() -> ChainReport:
         previous_hash = event.hash
         expected_sequence += 1
     return ChainReport(checked, None)
+
+
+@dataclass(frozen=True)
+class TrailPage:
+    events: list[AuditEvent]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def search_events(
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> TrailPage:
+    """Newest first; every filter is optional and they combine (``until`` is exclusive)."""
+    conditions = []
+    if actor:
+        conditions.append(AuditEvent.actor == actor)
+    if action:
+        conditions.append(AuditEvent.action == action)
+    if target:
+        conditions.append(AuditEvent.target == target)
+    if since:
+        conditions.append(AuditEvent.occurred_at >= since)
+    if until:
+        conditions.append(AuditEvent.occurred_at < until)
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions))
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(*conditions)
+        .order_by(AuditEvent.sequence.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return TrailPage(list(events), page, per_page, total or 0)

@@ -28,7 +28,9 @@ def test_sign_up_confirm_log_in_edit_profile_and_switch_to_french(page, smtp, li
     page.fill("#password", "a browser password")
     page.fill("#password_confirmation", "a browser password")
     page.click("button[type=submit].primary")
-    page.wait_for_url("**/profile")
+    page.wait_for_url("**/dashboard")
+    assert page.inner_text("#dashboard-title") == "Browser Ltd"
+    page.click("text=My profile")
     assert page.inner_text("#profile-email") == "browser.user@example.org"
 
     page.click("text=Log out")
@@ -36,7 +38,8 @@ def test_sign_up_confirm_log_in_edit_profile_and_switch_to_french(page, smtp, li
     page.fill("#email", "browser.user@example.org")
     page.fill("#password", "a browser password")
     page.click("button[type=submit].primary")
-    page.wait_for_url("**/profile")
+    page.wait_for_url("**/dashboard")
+    page.click("text=My profile")
 
     page.fill("#last_name", "Lovelace")
     page.select_option("#country", "GB")

@@ -40,7 +40,7 @@ def test_sign_up_blocked_until_staff_approve_then_the_plan_page_in_french(
     page.fill("#password", "a long enough password")
     page.fill("#password_confirmation", "a long enough password")
     page.click("button[type=submit].primary")
-    page.wait_for_url("**/profile")
+    page.wait_for_url("**/dashboard")
 
     # The customer may prepare, not send: the plan page says so and what would speed it up.
     page.click("text=Plan and usage")

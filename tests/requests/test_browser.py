@@ -81,8 +81,8 @@ def test_access_request_from_form_to_download(page, smtp, db, clock, tmp_path):
     page.fill("#email", "dpo@example.org")
     page.fill("#password", DEFAULT_PASSWORD)
     page.click("button[type=submit].primary")
-    page.wait_for_url("**/profile")
-    page.click("a[href='/dpo/requests/']")
+    # The DPO lands on the requests dashboard.
+    page.wait_for_url("**/dpo/requests/")
     queue = page.inner_text("#request-queue")
     assert f"#{request_id}" in queue and "ada@example.org" not in queue
     page.click(f"a[href='/dpo/requests/{request_id}']")
