@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import current_token
-from authlib.oauth2.rfc6749 import TokenMixin, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, TokenMixin, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
@@ -255,12 +255,34 @@ def purge_expired_tokens(now: datetime) -> int:
     return len(expired)
 
 
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §2.3.1: the client authenticates with HTTP Basic or, equally, with the form
+    fields ``client_id`` and ``client_secret`` (client_secret_post). Authlib allows only the
+    first by default, and words its refusal as a Python list: the refusal here is a sentence."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    PLAIN_REFUSAL = (
+        "Client authentication failed: send the client id and secret with HTTP Basic, or as "
+        "the form fields client_id and client_secret."
+    )
+
+    def authenticate_token_endpoint_client(self) -> Any:
+        try:
+            return super().authenticate_token_endpoint_client()
+        except InvalidClientError as error:
+            if "methods" in (error.description or ""):
+                error.description = self.PLAIN_REFUSAL
+                # RFC 6749 §5.2: invalid_client is a 401, with or without an Authorization header.
+                error.status_code = 401
+            raise
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault(
         "OAUTH2_TOKEN_EXPIRES_IN", {"client_credentials": app.config["OAUTH_TOKEN_EXPIRES_IN"]}
     )
     app.extensions[_VALIDATED_TOKENS] = TokenCache(app.config["OAUTH_TOKEN_CACHE_SECONDS"])
     authorization_server.init_app(app, query_client=_query_client, save_token=_save_token)
-    authorization_server.register_grant(grants.ClientCredentialsGrant)
+    authorization_server.register_grant(ClientCredentialsGrant)
     if not require_oauth._token_validators:
         require_oauth.register_token_validator(HashedBearerTokenValidator())
