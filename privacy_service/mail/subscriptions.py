@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext
@@ -43,6 +44,22 @@ SIGNING_PURPOSE = "mail.subscription"
 RESEND_AFTER = timedelta(minutes=10)
 DOUBLE_OPT_IN_SOURCE = "double opt-in"
 USER_AGENT_MAX = 500
+
+
+# The optional fields a customer may add to their hosted subscription form, besides the address
+# and the name; what a subscriber gives is kept in the contact's (encrypted) attributes.
+FORM_FIELDS: dict[str, Any] = {
+    "company": _l("Company"),
+    "city": _l("City"),
+    "country": _l("Country"),
+    "phone": _l("Phone"),
+}
+
+
+def form_fields(contact_list: ContactList) -> list[str]:
+    """The extra fields this list's form asks for, in the catalogue's order."""
+    chosen = set(contact_list.form_fields or [])
+    return [key for key in FORM_FIELDS if key in chosen]
 
 
 def consent_text(contact_list: ContactList) -> str:

@@ -49,6 +49,7 @@ from privacy_service.mail.schemas import (
     attribute_lines,
 )
 from privacy_service.mail.sensitive import name_marks_health
+from privacy_service.mail.subscriptions import FORM_FIELDS
 from privacy_service.oauth.models import OAuthClient
 from privacy_service.oauth.service import create_client, revoke_client
 from privacy_service.urls import external_url
@@ -208,8 +209,12 @@ def _settings_page(
             "name": contact_list.name,
             "consent_text": contact_list.consent_text or "",
             "form_enabled": contact_list.form_enabled,
+            "form_logo_url": contact_list.form_logo_url or "",
+            "form_redirect_url": contact_list.form_redirect_url or "",
+            **{f"field_{key}": "on" for key in contact_list.form_fields or []},
         },
     )
+    context.setdefault("form_field_labels", FORM_FIELDS)
     return (
         render_template(
             "mail/list_settings.html",
@@ -232,6 +237,7 @@ def list_settings(list_id: int) -> ResponseReturnValue:
     try:
         data = load_form(ListSettingsForm())
         data["form_enabled"] = data.get("form_enabled") == "on"
+        data["form_fields"] = [key for key in FORM_FIELDS if data.pop(f"field_{key}", None) == "on"]
         changed = service.update_list(contact_list, data, clock.now(), _actor())
     except InvalidInput as error:
         db.session.rollback()
