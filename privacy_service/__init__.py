@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, jsonify
 from flask_babel import get_locale
 
-from privacy_service import crypto, service_signature
+from privacy_service import crypto, service_signature, templating
 from privacy_service.clock import EXTENSION_NAME as CLOCK
 from privacy_service.clock import SystemClock
 from privacy_service.config import SETTINGS, build_flask_config, from_environment
@@ -24,8 +24,9 @@ from privacy_service.extensions import (
     login_manager,
     migrate,
 )
-from privacy_service.i18n import LANGUAGE_NAMES, select_locale
+from privacy_service.i18n import LANGUAGE_NAMES, elide, select_locale
 from privacy_service.logs import configure_logging
+from privacy_service.operator import transfers
 from privacy_service.web import CookieSessionInterface, register_security_headers
 
 PACKAGE_DIR = Path(__file__).parent
@@ -43,6 +44,9 @@ MODEL_MODULES = (
     "privacy_service.webhooks.models",
     "privacy_service.plans.models",
     "privacy_service.retention.models",
+    "privacy_service.operator.models",
+    "privacy_service.mail.campaigns.models",
+    "privacy_service.schedule.models",
 )
 
 # (module, blueprint attribute). A feature adds its blueprints here.
@@ -68,6 +72,11 @@ BLUEPRINTS = (
     ("privacy_service.mail.relay_webhook", "blueprint"),
     ("privacy_service.mail.senders_views", "blueprint"),
     ("privacy_service.retention.views", "blueprint"),
+    ("privacy_service.operator.views", "blueprint"),
+    ("privacy_service.operator.public", "blueprint"),
+    ("privacy_service.mail.campaigns.views", "blueprint"),
+    ("privacy_service.mail.campaigns.public", "blueprint"),
+    ("privacy_service.schedule.views", "blueprint"),
 )
 
 # Modules whose import registers subject-data providers and scheduled jobs.
@@ -91,8 +100,13 @@ REGISTRATION_MODULES = (
     "privacy_service.plans.retention",
     "privacy_service.requests.retention",
     "privacy_service.webhooks.retention",
+    "privacy_service.mail.campaigns.subject_data",
+    "privacy_service.mail.campaigns.retention",
+    "privacy_service.operator.subject_data",
+    "privacy_service.operator.retention",
     "privacy_service.retention.declarations",
     "privacy_service.retention.jobs",
+    "privacy_service.operator.jobs",
 )
 
 
@@ -140,6 +154,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     register_security_headers(app)
+    templating.init_app(app)
+    transfers.check_smtp_relay(app.config)
+    app.add_template_filter(elide, "elide")
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:

@@ -39,6 +39,9 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "SECRET_KEY": (str, None),
     "DATABASE_URL": (str, None),
     "INSTANCE_PATH": (str, None),
+    # The operator's template folder: a template there replaces the built-in one of the same
+    # path (default: templates/ at the repository root, when it exists; templates/README.md).
+    "TEMPLATE_OVERRIDES": (str, None),
     # Encryption keys: "id:base64key,id:base64key" (the first encrypts, all decrypt) ...
     "ENCRYPTION_KEYS": (str, None),
     "BLIND_INDEX_KEY": (str, None),
@@ -59,6 +62,11 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "SMTP_USERNAME": (str, None),
     "SMTP_PASSWORD": (str, None),
     "SMTP_TIMEOUT": (float, 10.0),
+    # Where the relay is (ISO 3166 code) and, outside the EU/EEA and adequate countries, the
+    # safeguard the DPO signed ("scc:2025-01-31"): without one the service refuses to start
+    # (privacy policy, section 4; operator/transfers.py).
+    "SMTP_COUNTRY": (str, "FR"),
+    "SMTP_TRANSFER_SAFEGUARD": (str, None),
     # Sending (docs/sending.md). The envelope sender that bounces come back to (default: the
     # address of MAIL_FROM), tagged per message ("bounces+<tag>@...") so a DSN finds its row.
     "MAIL_RETURN_PATH": (str, None),

@@ -36,19 +36,23 @@ def country_choices() -> list[tuple[str, str]]:
 
 
 # French elides "de", "le", "la" and "que" before a vowel: "d’Acme Shop", not "de Acme Shop".
-_ELIDABLE = re.compile(r"\b([Dd]e|[Ll][ea]|[Qq]ue) %\((\w+)\)s")
 _VOWELS = tuple("aeiouyàâäéèêëîïôöùûüAEIOUYÀÂÄÉÈÊËÎÏÔÖÙÛÜ")
+_ELIDED = {"de": "d’", "De": "D’", "le": "l’", "Le": "L’", "la": "l’", "La": "L’"}
+_ELIDED |= {"que": "qu’", "Que": "Qu’"}
+
+
+def elide(text: str, *values: Any) -> str:
+    """In French, elide the article or preposition before each value that starts with a vowel."""
+    if str(get_locale()) != "fr":
+        return text
+    for value in {str(value) for value in values if value}:
+        if not value.startswith(_VOWELS):
+            continue
+        pattern = re.compile(r"\b(" + "|".join(_ELIDED) + r") " + re.escape(value))
+        text = pattern.sub(lambda match, value=value: _ELIDED[match.group(1)] + value, text)
+    return text
 
 
 def interpolate(template: str, **values: Any) -> str:
-    """``template % values``, eliding French articles before values that start with a vowel."""
-    if str(get_locale()) == "fr":
-
-        def _elide(match: re.Match[str]) -> str:
-            word, name = match.group(1), match.group(2)
-            if str(values.get(name, "")).startswith(_VOWELS):
-                return f"{word[:-1] if word[-1] == 'e' and len(word) == 3 else word[0]}’%({name})s"
-            return match.group(0)
-
-        template = _ELIDABLE.sub(_elide, template)
-    return template % values
+    """``template % values``, eliding French words before values that start with a vowel."""
+    return elide(template % values, *values.values())

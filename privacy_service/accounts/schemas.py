@@ -118,3 +118,13 @@ class ForgotPasswordSchema(StrictSchema):
 
 class RoleChangeSchema(StrictSchema):
     role = choice_field([Role.MEMBER.value, Role.ORG_ADMIN.value])
+
+
+class InvitationSchema(StrictSchema):
+    email = EmailAddress(required=True)
+    role = choice_field([Role.MEMBER.value, Role.ORG_ADMIN.value])
+
+
+class AcceptInvitationSchema(PasswordFields):
+    first_name = text_field(100)
+    last_name = text_field(100)

@@ -247,12 +247,135 @@ def change_role(
 
 
 def _last_admin(user: User) -> bool:
+    # Only admins who can log in count: a pending invitation or a removed member manages nothing.
     admins = [
         member
         for member in organisation_members(user.organisation_id)
-        if member.role == Role.ORG_ADMIN.value
+        if member.role == Role.ORG_ADMIN.value and member.is_active
     ]
     return admins == [user]
+
+
+# --- invitations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """Who to email: ``user`` is the pending account, or None when nothing should be sent."""
+
+    user: User | None
+    already_member: bool = False
+
+
+def invite_member(
+    organisation: Organisation, email: str, role: str, actor: str, now: datetime
+) -> Invitation:
+    """A pending account in the organisation, confirmed when the invitee accepts the link.
+
+    An address that already has an account elsewhere gets nothing (one account per address), and
+    the inviting admin is told no more than for any other address, so no account is revealed.
+    """
+    if role not in (Role.MEMBER.value, Role.ORG_ADMIN.value):
+        raise DomainError(_l("Unknown role."), fields={"role": [_l("Unknown role.")]}, status=422)
+    existing = find_user_by_email(email)
+    if existing is not None and existing.organisation_id == organisation.id:
+        if existing.email_confirmed_at is not None:
+            return Invitation(None, already_member=True)
+        existing.role = role
+        audit.record(
+            actor,
+            "accounts.invitation_sent",
+            f"organisation:{organisation.id}",
+            {"user_id": existing.id, "role": role, "again": True},
+            now=now,
+        )
+        db.session.flush()
+        return Invitation(existing)
+    if existing is not None:
+        audit.record(
+            actor,
+            "accounts.invitation_sent",
+            f"organisation:{organisation.id}",
+            {"role": role, "address_has_account": True},
+            now=now,
+        )
+        return Invitation(None)
+    user = User(
+        organisation=organisation,
+        role=role,
+        email=email,
+        email_index=blind_index(email),
+        locale="en",
+        created_at=now,
+        failed_logins=0,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record(
+        actor,
+        "accounts.invitation_sent",
+        f"organisation:{organisation.id}",
+        {"user_id": user.id, "role": role},
+        now=now,
+    )
+    return Invitation(user)
+
+
+def invitation_token(user: User) -> str:
+    return sign("accounts.invite", {"user": user.id, "pw": _password_fingerprint(user)})
+
+
+def user_for_invitation(token: str) -> User:
+    # The pending account is purged with other unconfirmed sign-ups, so the link lives as long.
+    user = _user_from_token("invite", token, current_app.config["CONFIRMATION_MAX_AGE_HOURS"])
+    if user.email_confirmed_at is not None:
+        raise InvalidToken(_l("This link was already used or is no longer valid."))
+    return user
+
+
+def accept_invitation(token: str, data: dict[str, Any], now: datetime) -> User:
+    """Set the invitee's password (and optional names) and confirm the address in one step."""
+    user = user_for_invitation(token)
+    user.password_hash = password_hasher.hash(data["password"])
+    user.first_name = data.get("first_name") or user.first_name
+    user.last_name = data.get("last_name") or user.last_name
+    if data.get("locale"):
+        user.locale = data["locale"]
+    user.email_confirmed_at = now
+    audit.record(
+        user.audit_ref,
+        "accounts.invitation_accepted",
+        f"organisation:{user.organisation_id}",
+        {"role": user.role},
+        now=now,
+    )
+    db.session.flush()
+    return user
+
+
+def remove_member(member: User, actor_user: User, now: datetime) -> None:
+    """A pending invitation is withdrawn; an active member loses access (the account stays, for
+    the history that names it, until the retention rules erase it)."""
+    if member.role == Role.ORG_ADMIN.value and _last_admin(member):
+        raise DomainError(
+            _l("An organisation keeps at least one administrator."), status=409, code="conflict"
+        )
+    if member.is_dpo:
+        raise DomainError(
+            _l("DPO staff accounts are managed by the operator."), status=403, code="forbidden"
+        )
+    audit.record(
+        actor_user.audit_ref,
+        "accounts.member_removed",
+        member.audit_ref,
+        {"pending": member.email_confirmed_at is None},
+        now=now,
+    )
+    if member.email_confirmed_at is None:
+        db.session.delete(member)
+    else:
+        member.disabled_at = now
+    db.session.flush()
 
 
 def operator_organisation(now: datetime) -> Organisation:

@@ -19,7 +19,9 @@ from privacy_service import clock
 from privacy_service.accounts import dashboard, people, service
 from privacy_service.accounts.access import org_admin_required
 from privacy_service.accounts.schemas import (
+    AcceptInvitationSchema,
     ForgotPasswordSchema,
+    InvitationSchema,
     LoginSchema,
     PasswordFields,
     ProfileFields,
@@ -206,13 +208,90 @@ def profile() -> ResponseReturnValue:
     return redirect(url_for("accounts.profile"))
 
 
+def _members_page(status: int = 200, **context: object) -> ResponseReturnValue:
+    context.setdefault("errors", {})
+    context.setdefault("values", {"role": "member"})
+    return (
+        render_template(
+            "accounts/members.html",
+            members=service.organisation_members(current_user.organisation_id),
+            invitation_hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
+            **context,
+        ),
+        status,
+    )
+
+
 @blueprint.get("/organisation/members")
 @org_admin_required
 def members() -> ResponseReturnValue:
-    return render_template(
-        "accounts/members.html",
-        members=service.organisation_members(current_user.organisation_id),
+    return _members_page()
+
+
+@blueprint.post("/organisation/members/invite")
+@org_admin_required
+@limiter.limit(signup_limit)
+def invite_member() -> ResponseReturnValue:
+    try:
+        data = load_form(InvitationSchema())
+    except InvalidInput as error:
+        return _members_page(422, errors=error.fields, values=request.form)
+    organisation = current_user.organisation
+    invitation = service.invite_member(
+        organisation, data["email"], data["role"], current_user.audit_ref, clock.now()
     )
+    if invitation.already_member:
+        message = gettext(
+            "%(email)s is already a member of your organisation.", email=data["email"]
+        )
+        return _members_page(422, errors={"email": [message]}, values=request.form)
+    if invitation.user is not None:
+        send_transactional(
+            invitation.user.email,
+            "accounts/email/invitation",
+            str(get_locale()),
+            organisation=organisation.name,
+            inviter=people.person_label(current_user),
+            accept_url=url_for(
+                "accounts.accept_invitation",
+                token=service.invitation_token(invitation.user),
+                _external=True,
+            ),
+            hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
+        )
+    db.session.commit()
+    flash(gettext("The invitation was sent to %(email)s.", email=data["email"]), "success")
+    return redirect(url_for("accounts.members"))
+
+
+@blueprint.route("/invitation/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str) -> ResponseReturnValue:
+    invitee = service.user_for_invitation(token)
+    if request.method == "GET":
+        return _form_page("accounts/accept_invitation.html", invitee=invitee)
+    try:
+        data = load_form(AcceptInvitationSchema())
+    except InvalidInput as error:
+        return _form_page(
+            "accounts/accept_invitation.html", 422, invitee=invitee, errors=error.fields
+        )
+    data["locale"] = str(get_locale())
+    user = service.accept_invitation(token, data, clock.now())
+    db.session.commit()
+    logout_user()
+    login_user(user)
+    flash(gettext("Welcome to %(organisation)s!", organisation=user.organisation.name), "success")
+    return redirect(url_for("accounts.dashboard_page"))
+
+
+@blueprint.post("/organisation/members/<int:user_id>/remove")
+@org_admin_required
+def remove_member(user_id: int) -> ResponseReturnValue:
+    member = service.get_member(current_user.organisation_id, user_id)
+    service.remove_member(member, current_user, clock.now())
+    db.session.commit()
+    flash(gettext("%(name)s no longer has access.", name=people.person_label(member)), "success")
+    return redirect(url_for("accounts.members"))
 
 
 @blueprint.post("/organisation/members/<int:user_id>/role")

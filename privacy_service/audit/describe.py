@@ -254,6 +254,11 @@ DETAIL_LABELS: dict[str, LazyString] = {
     "targets": _l("Columns"),
     "to": _l("To"),
     "export_id": _l("Export"),
+    "user_id": _l("Account"),
+    "role": _l("Role"),
+    "again": _l("Sent again"),
+    "address_has_account": _l("Address already has an account"),
+    "pending": _l("Invitation still pending"),
 }
 
 

@@ -24,6 +24,7 @@ from privacy_service.consent.schemas import (
     RecordConsentSchema,
 )
 from privacy_service.consent.web import (
+    cookie_policy_version,
     cookie_state_json,
     is_allowed_origin,
     remember_choice,
@@ -311,7 +312,7 @@ def save_cookie_preferences() -> ResponseReturnValue:
         body["choice"],
         body["categories"],
         now=clock.now(),
-        policy_version=current_app.config["COOKIE_POLICY_VERSION"],
+        policy_version=cookie_policy_version(),
         months=current_app.config["COOKIE_CHOICE_MONTHS"],
         visitor_id=g.cookie_consent.visitor_id,
         gpc=request_has_gpc(),

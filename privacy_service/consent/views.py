@@ -33,12 +33,18 @@ from privacy_service.consent.schemas import (
     LookupFormSchema,
     PurposeFormSchema,
 )
-from privacy_service.consent.web import register, remember_choice, request_has_gpc
+from privacy_service.consent.web import (
+    cookie_policy_version,
+    register,
+    remember_choice,
+    request_has_gpc,
+)
 from privacy_service.crypto import blind_index
 from privacy_service.errors import DomainError, InvalidInput, NotFound
 from privacy_service.extensions import db, limiter
 from privacy_service.oauth import service as oauth_service
 from privacy_service.oauth.models import OAuthClient
+from privacy_service.operator.policies import current_version
 from privacy_service.validation import load_form
 from privacy_service.web import form_limit, safe_next_url
 
@@ -79,7 +85,7 @@ def preferences(token: str) -> ResponseReturnValue:
         }
         texts = {line.purpose.code: _shown_text(line.purpose) for line in lines}
         evidence = service.Evidence(
-            policy_version=current_app.config["PRIVACY_POLICY_VERSION"],
+            policy_version=current_version("privacy", clock.now()),
             source="web_form",
             ip_address=request.remote_addr,
             user_agent=(request.user_agent.string or "")[:500] or None,
@@ -148,7 +154,7 @@ def save_cookie_choice() -> ResponseReturnValue:
         data["choice"],
         schema.categories(data),
         now=clock.now(),
-        policy_version=current_app.config["COOKIE_POLICY_VERSION"],
+        policy_version=cookie_policy_version(),
         months=current_app.config["COOKIE_CHOICE_MONTHS"],
         visitor_id=g.cookie_consent.visitor_id,
         gpc=request_has_gpc(),

@@ -32,9 +32,24 @@ def is_allowed_origin(origin: str) -> bool:
 
 def cookie_state_json(consent: CookieConsent) -> dict[str, Any]:
     state = consent.as_json()
-    state["current_policy_version"] = current_app.config["COOKIE_POLICY_VERSION"]
+    state["current_policy_version"] = cookie_policy_version()
     state["gpc"] = request_has_gpc()
     return state
+
+
+def cookie_policy_version() -> str:
+    """The cookie policy in force for this request (read once: the banner and the cookie agree).
+
+    A newly effective version makes every older choice undecided, so the banner asks again
+    (operator/policies.py; privacy policy §6)."""
+    if has_request_context() and "cookie_policy_version" in g:
+        return g.cookie_policy_version
+    from privacy_service.operator.policies import current_version
+
+    version = current_version("cookies", clock.now())
+    if has_request_context():
+        g.cookie_policy_version = version
+    return version
 
 
 def remember_choice(choice: CookieChoice) -> None:
@@ -47,7 +62,7 @@ def _load_consent() -> None:
     if request.path.startswith(NO_VISITOR_PATHS):
         return
     consent = cookies.read_cookie(
-        request.cookies.get(CHOICE_COOKIE), clock.now(), current_app.config["COOKIE_POLICY_VERSION"]
+        request.cookies.get(CHOICE_COOKIE), clock.now(), cookie_policy_version()
     )
     g.cookie_consent = consent
     if cookies.needs_gpc_refusal(consent, request_has_gpc()):

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, time
 from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -109,3 +113,20 @@ def record_export(contact_list: ContactList, actor: str, now: datetime) -> int:
         now=now,
     )
     return count
+
+
+def export_filename(list_name: str, now: datetime, zone: str) -> str:
+    """``Newsletter clients-2026-03-01.csv``: the list's name and the day in the organisation's
+    time zone, without characters a file system or a header would refuse."""
+    day = now.astimezone(ZoneInfo(zone)).date().isoformat()
+    name = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|;]+', " ", list_name)
+    name = re.sub(r"\s+", " ", name).strip(" .") or "list"
+    return f"{name[:100]}-{day}.csv"
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback for old clients and the UTF-8 name (RFC 5987) for the rest."""
+    ascii_name = (
+        unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode().replace('"', "")
+    )
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

@@ -145,8 +145,25 @@ _HEADER_GUESSES = {
         "adresse e mail",
         "adresse mail",
         "adresse electronique",
+        "e mail address",
+        "email adresse",
+        "adresse de courriel",
+        "mel",
     },
-    NAME: {"name", "nom", "full name", "fullname", "nom complet", "contact name"},
+    NAME: {
+        "name",
+        "nom",
+        "full name",
+        "fullname",
+        "nom complet",
+        "contact name",
+        "first name",
+        "firstname",
+        "given name",
+        "prenom",
+        "nom et prenom",
+        "prenom et nom",
+    },
     STATUS: {"status", "statut", "subscription status"},
     CONSENT_SOURCE: {"consent source", "source du consentement", "source"},
     CONSENT_DATE: {"consent date", "date du consentement", "date de consentement"},
@@ -720,6 +737,65 @@ def preview(
             email = values[plan.columns.email] if plan.columns.email < len(values) else ""
             shown.append(PreviewRow(number, email, "", "", {}, reason_text(verdict)))
     return shown
+
+
+def mask_address(value: str) -> str:
+    """``ad•••a@example.org``: enough to recognise a row, not enough to copy the address."""
+    local, at, domain = value.strip().rpartition("@")
+    if not at:
+        local, domain = value.strip(), ""
+    hidden = local[:1] + "•••" if len(local) <= 2 else local[:2] + "•••" + local[-1]
+    return f"{hidden}@{domain}" if at else hidden
+
+
+def rejected_address(job: ImportJob, reject: ImportReject) -> str:
+    """The refused row's address, masked in the middle ("" when the row had none)."""
+    targets = (job.mapping or {}).get("targets") or []
+    if EMAIL not in targets:
+        return ""
+    position = targets.index(EMAIL)
+    values = reject.row_values or []
+    value = values[position] if position < len(values) else ""
+    return mask_address(value) if value.strip() else ""
+
+
+def missing_choices(
+    contact_list: ContactList,
+    targets: Sequence[str],
+    consent_source: str | None,
+    consent_at: object,
+) -> list[str]:
+    """What the mapping page still needs before the import can start, in plain words."""
+    missing = []
+    if EMAIL not in targets:
+        missing.append(
+            str(
+                _l(
+                    "No column is used as the email address yet: choose it in the list below, "
+                    "then update the preview."
+                )
+            )
+        )
+    if contact_list.is_marketing:
+        if not consent_source and CONSENT_SOURCE not in targets:
+            missing.append(
+                str(
+                    _l(
+                        "This is a marketing list: say where these people gave their consent "
+                        "(the consent source below), or choose a column that holds it."
+                    )
+                )
+            )
+        if consent_at is None and CONSENT_DATE not in targets:
+            missing.append(
+                str(
+                    _l(
+                        "This is a marketing list: give the date of their consent below, or "
+                        "choose a column that holds it."
+                    )
+                )
+            )
+    return missing
 
 
 def reason_text(reject: Rejected | ImportReject) -> str:

@@ -60,3 +60,12 @@ def expire_pending() -> int:
 def purge_import_leftovers() -> int:
     counts = imports.purge_import_leftovers(clock.now(), KEEP_REJECTS, ABANDONED_UPLOAD_AFTER)
     return sum(counts.values())
+
+
+@register_job("mail.outbox_housekeeping", "interval", minutes=5)
+def outbox_housekeeping() -> int:
+    """The sending workers' housekeeping: rows whose worker died mid-send are due again (a worker
+    does it before each batch; this covers the hours when no worker runs)."""
+    from privacy_service.mail.delivery import release_expired_claims
+
+    return release_expired_claims(clock.now())

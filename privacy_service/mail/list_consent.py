@@ -28,12 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from privacy_service import audit
+from privacy_service import audit, clock
 from privacy_service.accounts.models import Organisation
 from privacy_service.consent import service as consent_service
 from privacy_service.consent.models import ConsentRecord, ConsentState
@@ -61,7 +60,9 @@ SOURCE_OF_ORIGIN = {
 
 
 def _policy_version() -> str:
-    return current_app.config["PRIVACY_POLICY_VERSION"]
+    from privacy_service.operator.policies import current_version
+
+    return current_version("privacy", clock.now())
 
 
 def record_subscription(

@@ -402,14 +402,15 @@ def delete_contact(contact_id: int) -> ResponseReturnValue:
 def export_list(list_id: int) -> ResponseReturnValue:
     contact_list = _list(list_id)
     list_ref = (contact_list.id, contact_list.organisation_id)
-    export.record_export(contact_list, _actor(), clock.now())
+    now = clock.now()
+    export.record_export(contact_list, _actor(), now)
+    filename = export.export_filename(contact_list.name, now, current_user.organisation.timezone)
     db.session.commit()
-    filename = f"list-{list_ref[0]}.csv"
     return Response(
         stream_with_context(export.csv_chunks(export.export_rows(*list_ref))),
         mimetype="text/csv",
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Disposition": export.content_disposition(filename),
             "Cache-Control": "no-store",
         },
     )
@@ -492,6 +493,12 @@ def _mapping_page(
                 position for position, name in enumerate(job.headers) if name_marks_health(name)
             },
             preview_rows=imports.preview(job, contact_list, targets, clock.now()),
+            missing=imports.missing_choices(
+                contact_list,
+                targets,
+                (context["values"].get("consent_source") or "").strip() or None,
+                context["values"].get("consent_date") or None,
+            ),
             **context,
         ),
         status,
@@ -504,7 +511,10 @@ def _progress_page(contact_list: ContactList, job: Any) -> ResponseReturnValue:
         "mail/import_progress.html",
         contact_list=contact_list,
         job=job,
-        rejects=imports.job_rejects(job, REJECTS_SHOWN) if finished else [],
+        rejects=[
+            (reject, imports.rejected_address(job, reject))
+            for reject in (imports.job_rejects(job, REJECTS_SHOWN) if finished else [])
+        ],
         reason_text=imports.reason_text,
         active=not finished,
     )

@@ -23,6 +23,8 @@ from sqlalchemy import delete, func, select, update
 from privacy_service import audit
 from privacy_service.errors import Conflict, InvalidInput, NotFound
 from privacy_service.extensions import db
+from privacy_service.operator.models import TargetKind
+from privacy_service.operator.transfers import ensure_transfer_allowed
 from privacy_service.webhooks.models import (
     EVENT_TYPES,
     DeliveryState,
@@ -94,11 +96,18 @@ def register_endpoint(
     unknown = sorted(set(types) - set(EVENT_TYPES))
     if unknown:
         raise InvalidInput(fields={"events": [_l("Unknown event type.")]})
+    url = check_url(url)
+    country = check_country(country)
+    # Privacy policy §4: no transfer outside the EU/EEA or an adequate country without a
+    # safeguard the DPO recorded for this host.
+    safeguard = ensure_transfer_allowed(
+        TargetKind.WEBHOOK.value, urlsplit(url).hostname or "", country
+    )
     secret = new_secret()
     endpoint = WebhookEndpoint(
         name=name,
-        url=check_url(url),
-        country=check_country(country),
+        url=url,
+        country=country,
         secret=secret,
         event_types=types,
         receives_addresses=False,
@@ -112,7 +121,12 @@ def register_endpoint(
         actor,
         "webhooks.endpoint_registered",
         endpoint.audit_ref,
-        {"country": endpoint.country, "events": types, "host": urlsplit(url).hostname},
+        {
+            "country": endpoint.country,
+            "events": types,
+            "host": urlsplit(url).hostname,
+            "safeguard": safeguard.id if safeguard else None,
+        },
         now=now,
     )
     return endpoint, secret

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from privacy_service.audit.models import AuditEvent
+from privacy_service.extensions import db as database
 from privacy_service.mail import export
 from privacy_service.mail.imports import process_queued_imports
 from privacy_service.mail.models import ContactList
@@ -39,7 +41,11 @@ def owner(db, client):
 def _export(client, list_id: int) -> str:
     response = client.get(f"/lists/{list_id}/export.csv", buffered=True)
     assert response.status_code == 200 and response.mimetype == "text/csv"
-    assert response.headers["Content-Disposition"] == f'attachment; filename="list-{list_id}.csv"'
+    name = database.session.get(ContactList, list_id).name
+    assert re.fullmatch(
+        rf'attachment; filename="{name}-\d{{4}}-\d{{2}}-\d{{2}}\.csv"; filename\*=.*',
+        response.headers["Content-Disposition"],
+    )
     assert response.headers["Cache-Control"] == "no-store"
     return response.get_data(as_text=True)
 
@@ -156,3 +162,15 @@ def test_import_an_export_from_a_spreadsheet_with_latin1_and_semicolons(client, 
     table = read_csv(_export(client, contact_list.id))
     assert table[1] == ["zoé@exemple.fr", "Zoé", "subscribed", "Salon", "2023-01-02"]
     assert job_id
+
+
+def test_export_file_is_named_after_the_list_and_the_organisation_s_day(client, db, owner, clock):
+    # 23:30 UTC on 31 March is already 1 April in Paris (the organisation's zone).
+    clock.set(datetime(2026, 3, 31, 23, 30, tzinfo=UTC))
+    contact_list = ContactListFactory(
+        organisation_id=owner.organisation_id, name="Clients fidèles / VIP"
+    )
+    response = client.get(f"/lists/{contact_list.id}/export.csv", buffered=True)
+    disposition = response.headers["Content-Disposition"]
+    assert 'filename="Clients fideles VIP-2026-04-01.csv"' in disposition
+    assert "filename*=UTF-8''Clients%20fid%C3%A8les%20VIP-2026-04-01.csv" in disposition

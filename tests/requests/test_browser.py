@@ -111,6 +111,8 @@ def test_access_request_from_form_to_download(page, smtp, db, clock, tmp_path):
         "message_events",
         "outbox_messages",
         "requests",
+        "campaign_recipients",
+        "operator_registers",
     ]
     assert data["subject"] == {"email": "ada@example.org"}
 
