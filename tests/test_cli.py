@@ -101,8 +101,8 @@ def test_serve_announces_the_port_it_answers_on(app, db):
         lines = [process.stdout.readline() for _ in range(3)]
     finally:
         process.terminate()
-        process.wait(timeout=30)
-    assert f"log in at http://127.0.0.1:{port}/login" in "".join(lines)
+        _, errors = process.communicate(timeout=30)
+    assert f"log in at http://127.0.0.1:{port}/login" in "".join(lines), errors[-2000:]
 
 
 def test_the_scheduler_is_quiet_at_the_default_level():
