@@ -12,6 +12,7 @@ from flask import Flask, jsonify, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -123,6 +124,12 @@ HTTP_CODES = {
 }
 
 
+# The last resort when even the error template cannot render: no template, no translation.
+PLAIN_ERROR_PAGE = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>Error {status}</title></head>'
+    '<body><h1>Error {status}</h1><p>{message}</p><p><a href="/">Home</a></p></body></html>'
+)
+
 HTTP_HEADINGS: dict[int, Any] = {
     400: lazy_gettext("This could not be done"),
     401: lazy_gettext("Please log in"),
@@ -153,8 +160,8 @@ def error_response(
         body = {"error": {"code": code, "message": str(message), "fields": fields}}
         return jsonify(body), status
     # errors/layout.html reads neither the database nor the user: it renders after any failure.
-    return (
-        render_template(
+    try:
+        body = render_template(
             "errors/error.html",
             status=status,
             status_heading=HTTP_HEADINGS.get(status, HTTP_HEADINGS[400]),
@@ -164,9 +171,11 @@ def error_response(
             hint=page.get("hint"),
             action_url=page.get("action_url"),
             action_label=page.get("action_label"),
-        ),
-        status,
-    )
+        )
+    except Exception as error:  # a context processor met the same broken state
+        log.error("error_page_failed", error_type=type(error).__name__)
+        body = PLAIN_ERROR_PAGE.format(status=status, message=escape(str(message)))
+    return body, status
 
 
 def _stringify(value: Any) -> Any:

@@ -37,3 +37,23 @@ def test_the_favicon_is_served(client):
     assert response.status_code == 200
     assert response.data[:4] == b"\x00\x00\x01\x00"  # the ICO header
     assert 'rel="icon"' in client.get("/").get_data(as_text=True)
+
+
+def test_when_even_the_error_page_fails_a_plain_page_answers(app, client):
+    from flask import request
+
+    def broken() -> str:
+        raise RuntimeError("boom")
+
+    @app.context_processor
+    def _failing() -> dict:
+        # As a context processor reading a database that is gone would.
+        if request.path == "/test-broken":
+            raise RuntimeError("no database")
+        return {}
+
+    app.add_url_rule("/test-broken", "test_broken", broken)
+    response = client.get("/test-broken")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "<h1>Error 500</h1>" in body and "It has been logged." in body
