@@ -20,16 +20,17 @@ import json
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
-from flask_babel import force_locale, format_datetime, gettext
+from babel.dates import get_month_names
+from flask_babel import force_locale, format_datetime, get_locale, gettext
 from markupsafe import escape
 
-from privacy_service.requests.labels import SECTION_LABELS
+from privacy_service.requests.labels import DATE_FIELDS, FIELD_LABELS, SECTION_LABELS
 from privacy_service.requests.sealed_files import SealedWriter, open_sealed_writer, read_sealed
 from privacy_service.requests.zip_stream import Deflater, ZipStream, joined
 from privacy_service.subjects import Subject, SubjectDataProvider, providers
@@ -128,11 +129,27 @@ def build_export(
     request_info: dict[str, Any],
     now: datetime,
     section_providers: Iterable[SubjectDataProvider] | None = None,
+    language: str = "en",
 ) -> ExportResult:
     """Write the sealed ZIP of everything ``providers()`` hold about ``subject`` to ``destination``.
 
-    ``destination`` must not exist; on failure nothing is left behind.
+    ``report.html`` is written for the requester, in ``language``; ``data.json`` keeps the
+    machine names whatever the language. ``destination`` must not exist; on failure nothing is
+    left behind.
     """
+    if language not in REPORT_LANGUAGES:
+        language = REPORT_LANGUAGES[0]
+    with force_locale(language):
+        return _build_export(subject, destination, request_info, now, section_providers)
+
+
+def _build_export(
+    subject: Subject,
+    destination: Path,
+    request_info: dict[str, Any],
+    now: datetime,
+    section_providers: Iterable[SubjectDataProvider] | None,
+) -> ExportResult:
     chosen = list(providers() if section_providers is None else section_providers)
     result = ExportResult()
     handle, sealed = open_sealed_writer(destination, EXPORT_CONTEXT)
@@ -228,20 +245,16 @@ def _write_records(
 # --- report.html ----------------------------------------------------------------------------
 
 
-def in_report_languages(render: Callable[[], str]) -> str:
-    """``render()`` in every report language, "English / Français", escaped for HTML."""
-    texts = []
-    for language in REPORT_LANGUAGES:
-        with force_locale(language):
-            texts.append(str(render()))
-    return " / ".join(str(escape(text)) for text in dict.fromkeys(texts))
+def _localised(render: Callable[[], str]) -> str:
+    """``render()`` in the report's language (the locale forced for the export), escaped."""
+    return str(escape(str(render())))
 
 
 def _section_title(section: str) -> str:
     label = SECTION_LABELS.get(section)
     if label is None:
         return str(escape(section))
-    return in_report_languages(lambda: str(label))
+    return _localised(lambda: str(label))
 
 
 class _ReportBody:
@@ -249,7 +262,7 @@ class _ReportBody:
 
     def __init__(self, body: Deflater) -> None:
         self._out = _BufferedOut(body)
-        self._none = in_report_languages(lambda: gettext("No record."))
+        self._none = _localised(lambda: gettext("No record."))
         self.render = html_renderer()
 
     def start_section(self, section: str) -> None:
@@ -289,7 +302,8 @@ def html_renderer() -> Callable[[Any], str]:
     encoded (a dash in every record made encoding it cost as much as rendering it). A closure
     rather than an object: no attribute look-up per value.
     """
-    templates: dict[tuple[Any, ...], str] = {}
+    templates: dict[tuple[Any, ...], tuple[str, tuple[int, ...]]] = {}
+    date_text = _date_formatter()
 
     def render(value: Any) -> str:
         kind = type(value)
@@ -297,10 +311,10 @@ def html_renderer() -> Callable[[Any], str]:
             if not value:
                 return _NONE
             keys = tuple(value)
-            template = templates.get(keys)
-            if template is None:
-                template = _table_template(keys, templates)
-            return _fill(value, template, render)
+            shape = templates.get(keys)
+            if shape is None:
+                shape = _table_template(keys, templates)
+            return _fill(value, shape, render, date_text)
         if kind is str:
             return _text(value)
         if kind is int or kind is float:
@@ -325,23 +339,40 @@ def html_renderer() -> Callable[[Any], str]:
 _NONE = "&#8212;"  # an em dash
 
 
-def _table_template(keys: tuple[Any, ...], templates: dict[tuple[Any, ...], str]) -> str:
-    """The ``%`` template of a table of ``keys``, kept in ``templates`` if it may be."""
+def _field_label(key: Any) -> str:
+    """A field's name for the requester: a known machine name in words, anything else (such as
+    a customer's own column names) as it was written."""
+    label = FIELD_LABELS.get(key) if type(key) is str else None
+    return str(label) if label is not None else str(key)
+
+
+def _table_template(
+    keys: tuple[Any, ...], templates: dict[tuple[Any, ...], tuple[str, tuple[int, ...]]]
+) -> tuple[str, tuple[int, ...]]:
+    """The ``%`` template of a table of ``keys`` and the positions of its dates, kept in
+    ``templates`` if it may be."""
     # Without the optional end tags of cells and rows (HTML standard §13.1.2.4: the browser
     # builds the same table), a quarter less report to deflate, seal and spool.
     template = (
         "<table>"
-        + "".join(f"<tr><th>{_text(str(key)).replace('%', '%%')}<td>%s" for key in keys)
+        + "".join(f"<tr><th>{_text(_field_label(key)).replace('%', '%%')}<td>%s" for key in keys)
         + "</table>"
     )
+    dates = tuple(position for position, key in enumerate(keys) if key in DATE_FIELDS)
     # Text keys only: True, 1 and 1.0 are one key to a dict but print differently.
     if all(type(key) is str for key in keys) and len(templates) < _TEMPLATES_MAX:
-        templates[keys] = template
-    return template
+        templates[keys] = (template, dates)
+    return template, dates
 
 
-def _fill(value: dict[Any, Any], template: str, render: Callable[[Any], str]) -> str:
-    """``template`` filled with the values of ``value``, rendered."""
+def _fill(
+    value: dict[Any, Any],
+    shape: tuple[str, tuple[int, ...]],
+    render: Callable[[Any], str],
+    date_text: Callable[[str], str | None],
+) -> str:
+    """The table template filled with the values of ``value``, rendered (dates for people)."""
+    template, dates = shape
     cells = [
         item
         if ((kind := type(item)) is str and "&" not in item and "<" not in item and ">" not in item)
@@ -349,7 +380,37 @@ def _fill(value: dict[Any, Any], template: str, render: Callable[[Any], str]) ->
         else render(item)
         for item in value.values()
     ]
+    if dates:
+        items = list(value.values())
+        for position in dates:
+            item = items[position]
+            if isinstance(item, datetime | date):
+                item = item.isoformat()
+            if type(item) is str:
+                cells[position] = date_text(item) or cells[position]
     return template % tuple(cells)
+
+
+def _date_formatter() -> Callable[[str], str | None]:
+    """ISO 8601 text as the requester reads a date ("15 Jan 2024, 10:30 UTC"), in the export's
+    language; built once per export, as cheap as a string format per date (a Babel pattern per
+    value would double the cost of large exports)."""
+    locale = get_locale()
+    months = get_month_names("abbreviated", locale=locale)
+    utc = gettext("UTC")
+
+    def date_text(value: str) -> str | None:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if len(value) == 10:
+            return f"{moment.day} {months[moment.month]} {moment.year}"
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+        return f"{moment.day} {months[moment.month]} {moment.year}, {moment:%H:%M} {utc}"
+
+    return date_text
 
 
 _STYLE = (
@@ -365,42 +426,51 @@ def _report_head(
     subject: Subject, request_info: dict[str, Any], now: datetime, result: ExportResult
 ) -> str:
     """report.html up to its sections: introduction, request, summary of the record counts."""
-    title = in_report_languages(lambda: gettext("Your personal data"))
+    language = str(get_locale())
+    title = _localised(lambda: gettext("Your personal data"))
+    intro = _localised(
+        lambda: gettext(
+            "This report lists everything Privacy Service holds about %(email)s, section by "
+            "section, as you asked under your right of access (GDPR art. 15).",
+            email=subject.email,
+        )
+    )
+    machine = _localised(
+        lambda: gettext(
+            "The same data, complete and machine-readable, is in data.json in this archive "
+            "(you may reuse it elsewhere: GDPR art. 20)."
+        )
+    )
+    date_text = _date_formatter()
+    received = request_info.get("received_at")
+    if received:
+        asked = _localised(
+            lambda: gettext(
+                "Your request of %(date)s, answered on %(today)s.",
+                date=date_text(received) or received,
+                today=format_datetime(now, "medium"),
+            )
+        )
+    else:
+        asked = _localised(
+            lambda: gettext("Prepared on %(today)s.", today=format_datetime(now, "medium"))
+        )
+    summary_label = _localised(lambda: gettext("Summary"))
+    records_label = _localised(lambda: gettext("Records"))
     parts = [
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html>\n<html lang="{escape(language)}"><head><meta charset="utf-8">'
         f"<title>{title}</title>"
         # Opened from the ZIP, offline: the style is inline and the page loads nothing.
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'\">"
-        f"<style>{_STYLE}</style></head><body>\n<h1>{title}</h1>\n"
+        f"<style>{_STYLE}</style></head><body>\n<h1>{title}</h1>\n",
+        f'<p>{intro}</p>\n<p class="hint">{machine}</p>\n<p class="hint">{asked}</p>\n',
+        f"<h2>{summary_label}</h2><table>\n",
     ]
-    for language in REPORT_LANGUAGES:
-        with force_locale(language):
-            intro = gettext(
-                "This report lists everything the Privacy Service holds about %(email)s, "
-                "section by section, as requested under your right of access (GDPR art. 15).",
-                email=subject.email,
-            )
-            machine = gettext(
-                "The same data, complete and machine-readable, is in data.json in this archive "
-                "(you may reuse it elsewhere: GDPR art. 20)."
-            )
-        parts.append(f'<p lang="{language}">{escape(intro)}</p>\n')
-        parts.append(f'<p class="hint" lang="{language}">{escape(machine)}</p>\n')
-    request_label = in_report_languages(lambda: gettext("Request"))
-    generated_label = in_report_languages(lambda: gettext("Generated"))
-    generated_at = in_report_languages(lambda: format_datetime(now, "medium"))
-    schema_label = in_report_languages(lambda: gettext("Schema version"))
-    summary_label = in_report_languages(lambda: gettext("Summary"))
-    request_id = escape(str(request_info.get("id", "")))
-    parts.append(
-        f'<p class="hint">{request_label} #{request_id} · {generated_label}: {generated_at} · '
-        f"{schema_label} {escape(SCHEMA_VERSION)}</p>\n<h2>{summary_label}</h2><table>\n"
-    )
     for section, count in result.record_counts.items():
         parts.append(
             f'<tr><th><a href="#section-{escape(section)}">{_section_title(section)}</a></th>'
-            f"<td>{count}</td></tr>\n"
+            f'<td>{count} <span class="hint">{records_label}</span></td></tr>\n'
         )
     parts.append("</table>\n")
     return "".join(parts)

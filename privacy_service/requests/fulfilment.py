@@ -167,7 +167,11 @@ def fulfil_access(request: DataSubjectRequest, now: datetime, actor: str) -> Acc
     directory = export_directory()
     file_name = secrets.token_hex(16) + ".sealed"
     result = build_export(
-        subject, directory / file_name, request_info=request_info(request), now=now
+        subject,
+        directory / file_name,
+        request_info=request_info(request),
+        now=now,
+        language=request.locale,
     )
     try:
         export = AccessExport(

@@ -220,8 +220,11 @@ def test_access_request_from_form_to_download(page, smtp, db, clock, tmp_path):
     assert requests[ada.earlier_request_id]["details"] == "Please spell my name Ada Lovelace."
 
     assert "Lovelace" in report and "Shop A news" in report and "Marylebone" in report
-    assert "List memberships and contact fields / Inscriptions aux listes et champs" in report
-    assert "Vos données personnelles" in report
+    # Written for Ada, in the language she asked in, with fields in words and dates for people.
+    assert "List memberships and contact fields" in report and "Your personal data" in report
+    assert "Vos données personnelles" not in report
+    assert "consent_text_sha256" not in report and "Fingerprint of the text you agreed to" in report
+    assert "consent_text_sha256" in json.dumps(data)
 
     # Nothing about the other subject, in either file: not her address, names, blind index, city,
     # IP, browser or cookie visitor id.

@@ -77,13 +77,59 @@ def test_large_export_is_complete_valid_and_escaped(app, tmp_path, clock):
     assert report.count('<div class="record">') == 20_000
     assert "Été n°19999 — &lt;b&gt;soldes&lt;/b&gt; &amp; co" in report
     assert "<b>soldes</b>" not in report
-    assert "Sending and tracking events / Événements d’envoi et de suivi" in report
-    assert (
-        "Consent records and cookie choices / Consentements enregistrés et choix en matière de "
-        "cookies" in report
-    )
-    assert "No record. / Aucun enregistrement." in report
+    assert "Sending and tracking events" in report
+    assert "Consent records and cookie choices" in report
+    assert "No record." in report and "Aucun enregistrement." not in report
+    # Known fields in words, dates for people; unknown names (a customer's own) as written.
+    assert "<th>When<td>1 Jan 2026, 00:00 UTC" in report and "<th>event<td>open" in report
     json.dumps(data)  # plain JSON all the way down
+
+
+def test_report_is_written_in_the_requester_s_language(app, tmp_path, clock):
+    class Memberships:
+        section = "contact_lists"
+
+        def export(self, subject):
+            yield {
+                "record": "contact",
+                "lists": [
+                    {
+                        "list_name": "Nouveautés",
+                        "consent_text_sha256": "ab" * 32,
+                        "consent_date": "2024-03-05",
+                        "confirmed_at": "2024-03-05T09:15:00+00:00",
+                    }
+                ],
+                "attributes": {"ville": "Lyon"},
+            }
+
+        def erase(self, subject, now):  # pragma: no cover - not used here
+            raise AssertionError
+
+    destination = tmp_path / "fr.sealed"
+    build_export(
+        Subject("ada@example.org", blind_index("ada@example.org")),
+        destination,
+        request_info={"id": 3, "kind": "access", "received_at": "2026-02-01T08:00:00+00:00"},
+        now=datetime(2026, 2, 3, 10, 0, tzinfo=UTC),
+        section_providers=[Memberships(), Empty()],
+        language="fr",
+    )
+    with destination.open("rb") as handle:
+        data, report = unzip(b"".join(read_sealed(handle, EXPORT_CONTEXT)))
+    assert '<html lang="fr">' in report
+    assert "Vos données personnelles" in report and "Your personal data" not in report
+    assert "droit d’accès" in report and "Aucun enregistrement." in report
+    assert "Votre demande du 1 févr. 2026, 08:00 UTC" in report
+    assert "<th>Date de votre consentement<td>5 mars 2024" in report
+    assert "<th>Confirmé<td>5 mars 2024, 09:15 UTC" in report
+    assert "<th>ville<td>Lyon" in report  # the customer's own field name, as written
+    for machine_name in ("consent_text_sha256", "list_name", "consent_date", "confirmed_at"):
+        assert machine_name not in report
+    # data.json keeps the machine names and values, whatever the report's language.
+    membership = data["sections"]["contact_lists"]["records"][0]["lists"][0]
+    assert membership["consent_text_sha256"] == "ab" * 32
+    assert membership["confirmed_at"] == "2024-03-05T09:15:00+00:00"
 
 
 def test_report_tables_escape_keys_and_values_of_any_shape(app):
