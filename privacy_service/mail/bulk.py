@@ -67,6 +67,33 @@ def insert_rows_returning_ids(table: Table, rows: list[dict[str, Any]], key: str
     return {value: new_id for new_id, value in inserted}
 
 
+def reserve_ids(table: Table, count: int) -> list[int]:
+    """PostgreSQL: ``count`` new ids from the table's sequence, for rows written by COPY."""
+    return list(
+        db.session.scalars(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                "FROM generate_series(1, :count)"
+            ),
+            {"table": table.name, "count": count},
+        )
+    )
+
+
+def insert_rows_with_ids(table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows``; their new ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    if is_postgresql():
+        ids = reserve_ids(table, len(rows))
+        _copy(table, [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)])
+        return ids
+    inserted = db.session.execute(
+        table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    return list(inserted.scalars())
+
+
 def _copy(table: Table, rows: list[dict[str, Any]]) -> None:
     import psycopg
 

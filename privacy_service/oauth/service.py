@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import current_token
-from authlib.oauth2.rfc6749 import InvalidClientError, TokenMixin, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError, TokenMixin, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
@@ -258,7 +258,9 @@ def purge_expired_tokens(now: datetime) -> int:
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     """RFC 6749 §2.3.1: the client authenticates with HTTP Basic or, equally, with the form
     fields ``client_id`` and ``client_secret`` (client_secret_post). Authlib allows only the
-    first by default, and words its refusal as a Python list: the refusal here is a sentence."""
+    first by default, and words its refusal as a Python list: the refusal here is a sentence.
+    RFC 6749 §5.2: asking for a scope the client does not hold is ``invalid_scope``, not a
+    token with less (or nothing) in it."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
     PLAIN_REFUSAL = (
@@ -275,6 +277,12 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
                 # RFC 6749 §5.2: invalid_client is a 401, with or without an Authorization header.
                 error.status_code = 401
             raise
+
+    def validate_requested_scope(self) -> None:
+        super().validate_requested_scope()
+        requested = set((self.request.payload.scope or "").split())
+        if requested - set(self.request.client.scopes):
+            raise InvalidScopeError()
 
 
 def init_app(app: Flask) -> None:
