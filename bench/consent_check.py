@@ -65,6 +65,7 @@ def service_environment(url: str, instance: Path) -> dict[str, str]:
     env.update(
         PRIVACY_SERVICE_ENV="production",
         PRIVACY_SERVICE_DATABASE_URL=url,
+        PRIVACY_SERVICE_BASE_URL="http://127.0.0.1",
         PRIVACY_SERVICE_SECRET_KEY=secrets.token_urlsafe(32),
         PRIVACY_SERVICE_ENCRYPTION_KEYS=f"kbench:{key()}",
         PRIVACY_SERVICE_BLIND_INDEX_KEY=key(),

@@ -16,6 +16,7 @@ from privacy_service import PACKAGE_DIR, clock, create_app, crypto, service_sign
 from privacy_service.config import from_environment
 from privacy_service.mail.cli import imports_cli, mail_cli
 from privacy_service.retention.cli import retention_cli
+from privacy_service.urls import base_url, served_url
 
 
 def _create_app() -> object:
@@ -279,9 +280,9 @@ def users_create_dpo(email: str, password: str | None, demo: bool) -> None:
         raise click.ClickException(str(exc.message)) from exc
     db.session.commit()
     if demo:
-        base_url = current_app.config["BASE_URL"]
+        # No address here: `serve` prints the login page of the port it actually answers on.
         click.echo("=" * 64)
-        click.echo(f"Demo DPO login at {base_url}/login")
+        click.echo("Demo DPO account (`serve` prints where to log in)")
         click.echo(f"  email:    {email}")
         click.echo(f"  password: {password}")
         click.echo("=" * 64)
@@ -356,8 +357,16 @@ def serve(host: str, port: int, no_scheduler: bool, no_worker: bool) -> None:
     if app.config["SCHEDULER_ENABLED"] and not no_scheduler:
         scheduler = build_scheduler(app)
         scheduler.start()
+    # Links in emails and jobs follow the address served unless BASE_URL names it (urls.py).
+    app.config["SERVED_URL"] = served_url(host, port)
     worker = None if no_worker else start_in_process(app)
+    public = base_url(app)
+    click.echo("=" * 64)
     click.echo(f"privacy_service answering on http://{host}:{port}")
+    click.echo(f"  log in at {public}/login")
+    if public != app.config["SERVED_URL"]:
+        click.echo(f"  (links in emails use BASE_URL {public})")
+    click.echo("=" * 64)
     try:
         # app.run() refuses to start from inside a Flask CLI command; werkzeug serves directly.
         run_simple(host, port, app, use_reloader=False, threaded=True)

@@ -50,7 +50,9 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "DATA_KEY_FILE": (str, None),
     # The service's Ed25519 signing key (base64url seed), else the key file's signing_key.
     "SIGNING_KEY": (str, None),
-    "BASE_URL": (str, "http://127.0.0.1:5000"),
+    # The public root of every link in emails and signed pages (required in production). Unset
+    # in development: links follow the address served (privacy_service/urls.py).
+    "BASE_URL": (str, None),
     "MAIL_FROM": (str, "Privacy Service <no-reply@privacy-service.example>"),
     "DPO_MAIL": (str, "dpo@privacy-service.example"),
     # The operator's postal address, shown as the controller's in consent receipts (ISO 27560).
@@ -160,7 +162,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "OAUTH_TOKEN_CACHE_SECONDS": (float, 5.0),
 }
 
-PRODUCTION_REQUIRED = ("SECRET_KEY", "DATABASE_URL")
+PRODUCTION_REQUIRED = ("SECRET_KEY", "DATABASE_URL", "BASE_URL")
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -8,14 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from flask import Flask, jsonify, make_response, render_template
+from flask import Flask, jsonify, make_response, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from privacy_service.extensions import is_api_request
+from privacy_service.extensions import db, is_api_request
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +28,11 @@ class DomainError(Exception):
     code = "bad_request"
     default_message: Any = lazy_gettext("The request could not be processed.")
 
+    # On the error page (never in JSON): a heading saying what happened, a hint saying what to do
+    # now, and an action: (endpoint, label) or (absolute URL, label).
+    default_heading: Any = None
+    default_hint: Any = None
+
     def __init__(
         self,
         message: Any = None,
@@ -34,6 +40,9 @@ class DomainError(Exception):
         fields: dict[str, Any] | None = None,
         code: str | None = None,
         status: int | None = None,
+        heading: Any = None,
+        hint: Any = None,
+        action: tuple[str, Any] | None = None,
     ) -> None:
         self.message = message if message is not None else self.default_message
         self.fields = fields or {}
@@ -41,7 +50,19 @@ class DomainError(Exception):
             self.code = code
         if status:
             self.status = status
+        self.heading = heading if heading is not None else self.default_heading
+        self.hint = hint if hint is not None else self.default_hint
+        self.action = action
         super().__init__(str(self.message))
+
+    def page(self) -> dict[str, Any]:
+        """What the error page shows beyond the message."""
+        page: dict[str, Any] = {"heading": self.heading, "hint": self.hint}
+        if self.action is not None:
+            target, label = self.action
+            page["action_url"] = target if "/" in target else url_for(target)
+            page["action_label"] = label
+        return page
 
 
 class InvalidInput(DomainError):
@@ -103,17 +124,58 @@ HTTP_CODES = {
 }
 
 
+# The last resort when even the error template cannot render: no template, no translation.
+PLAIN_ERROR_PAGE = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>Error {status}</title></head>'
+    '<body><h1>Error {status}</h1><p>{message}</p><p><a href="/">Home</a></p></body></html>'
+)
+
+HTTP_HEADINGS: dict[int, Any] = {
+    400: lazy_gettext("This could not be done"),
+    401: lazy_gettext("Please log in"),
+    403: lazy_gettext("Access refused"),
+    404: lazy_gettext("Page not found"),
+    405: lazy_gettext("This could not be done"),
+    409: lazy_gettext("This could not be done"),
+    410: lazy_gettext("This link is no longer valid"),
+    413: lazy_gettext("The upload is too large"),
+    422: lazy_gettext("Some fields need your attention"),
+    429: lazy_gettext("Too many attempts"),
+    500: lazy_gettext("Something went wrong"),
+    503: lazy_gettext("Temporarily unavailable"),
+}
+
+
 def error_response(
-    status: int, code: str, message: Any, fields: dict[str, Any] | None = None
+    status: int,
+    code: str,
+    message: Any,
+    fields: dict[str, Any] | None = None,
+    **page: Any,
 ) -> ResponseReturnValue:
+    """The JSON error of API callers, or the error page; ``page`` adds a page's ``heading``,
+    ``hint`` (what to do now) and ``action_url`` / ``action_label`` (the way forward)."""
     fields = _stringify(fields or {})
     if is_api_request():
         body = {"error": {"code": code, "message": str(message), "fields": fields}}
         return jsonify(body), status
-    return (
-        render_template("errors/error.html", status=status, message=message, fields=fields),
-        status,
-    )
+    # errors/layout.html reads neither the database nor the user: it renders after any failure.
+    try:
+        body = render_template(
+            "errors/error.html",
+            status=status,
+            status_heading=HTTP_HEADINGS.get(status, HTTP_HEADINGS[400]),
+            message=message,
+            fields=fields,
+            heading=page.get("heading"),
+            hint=page.get("hint"),
+            action_url=page.get("action_url"),
+            action_label=page.get("action_label"),
+        )
+    except Exception as error:  # a context processor met the same broken state
+        log.error("error_page_failed", error_type=type(error).__name__)
+        body = PLAIN_ERROR_PAGE.format(status=status, message=escape(str(message)))
+    return body, status
 
 
 def _stringify(value: Any) -> Any:
@@ -127,7 +189,7 @@ def _stringify(value: Any) -> Any:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError) -> ResponseReturnValue:
-        return error_response(error.status, error.code, error.message, error.fields)
+        return error_response(error.status, error.code, error.message, error.fields, **error.page())
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(error: ValidationError) -> ResponseReturnValue:
@@ -159,4 +221,9 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unexpected(error: Exception) -> ResponseReturnValue:
         # The exception type only: messages may carry values from the request.
         log.error("unhandled_exception", error_type=type(error).__name__, exc_info=error)
+        # The failed transaction must not leak into the teardown or the next request.
+        try:
+            db.session.rollback()
+        except Exception:
+            log.warning("rollback_after_error_failed")
         return error_response(500, "internal_error", HTTP_MESSAGES[500])

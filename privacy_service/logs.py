@@ -41,6 +41,11 @@ def configure_logging(level: str = "INFO") -> None:
     if not any(isinstance(f, RedactPersonalData) for h in root.handlers for f in h.filters):
         root.addHandler(handler)
     root.setLevel(level.upper())
+    # APScheduler says "Running job ..." and "executed successfully" at INFO for every run of
+    # every interval job: a line every few seconds that drowns what matters. Its warnings
+    # (missed runs) and errors still show; LOG_LEVEL=DEBUG brings the chatter back.
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    logging.getLogger("apscheduler").setLevel(quiet)
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
         for existing in logging.getLogger(name).handlers:
             existing.addFilter(RedactPersonalData())

@@ -16,12 +16,19 @@ from privacy_service.errors import DomainError
 class InvalidToken(DomainError):
     status = 400
     code = "invalid_token"
+    default_heading = _l("This link does not work")
     default_message = _l("This link is not valid.")
+    default_hint = _l(
+        "A link may break when it is copied from an email: open it again from the email, or "
+        "copy all of it into the address bar."
+    )
 
 
 class ExpiredToken(InvalidToken):
     code = "expired_token"
+    default_heading = _l("This link has expired")
     default_message = _l("This link has expired. Ask for a new one.")
+    default_hint = None
 
 
 class _ClockTimestampSigner(TimestampSigner):

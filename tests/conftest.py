@@ -248,10 +248,16 @@ def client(app: Flask) -> FlaskClient:
 def live_server(app: Flask) -> Iterator[str]:
     """The app served over real HTTP on a free loopback port, for the browser."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    # Emails link to the server under test, as they would in a deployment: its address is the
+    # BASE_URL, or (a test that unsets BASE_URL) the address served (privacy_service/urls.py).
+    app.config["SERVED_URL"] = url
+    if app.config.get("BASE_URL"):
+        app.config["BASE_URL"] = url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield url
     finally:
         server.shutdown()
         thread.join(timeout=10)

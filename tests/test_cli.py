@@ -89,3 +89,27 @@ def test_keys_generate_if_missing_adds_a_signing_key_to_an_older_key_file(app, t
     assert upgraded["blind_index_key"] == document["blind_index_key"]
     assert upgraded["signing_key"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_serve_announces_the_port_it_answers_on(app, db):
+    from tests.conftest import free_port
+    from tests.support.processes import service_process
+
+    port = free_port()
+    process = service_process(app, "serve", "--port", str(port), "--no-worker")
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+    assert f"log in at http://127.0.0.1:{port}/login" in "".join(lines), errors[-2000:]
+
+
+def test_the_scheduler_is_quiet_at_the_default_level():
+    import logging
+
+    from privacy_service.logs import configure_logging
+
+    configure_logging("INFO")
+    assert not logging.getLogger("apscheduler.executors.default").isEnabledFor(logging.INFO)
+    assert logging.getLogger("apscheduler.scheduler").isEnabledFor(logging.WARNING)

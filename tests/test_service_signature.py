@@ -72,7 +72,7 @@ def test_without_a_key_signing_says_how_to_get_one_and_production_refuses_to_sta
     with app.app_context(), pytest.raises(KeyConfigurationError, match="keys generate"):
         service_signature.sign(b"x")
     with pytest.raises(KeyConfigurationError, match="no signing key"):
-        create_app({**config, "ENV": "production"})
+        create_app({**config, "ENV": "production", "BASE_URL": "https://privacy.example.org"})
 
 
 def test_a_malformed_key_is_refused_at_start(tmp_path: Path):

@@ -33,6 +33,7 @@ from privacy_service.extensions import db, limiter
 from privacy_service.i18n import country_choices
 from privacy_service.mail.transactional import send_transactional
 from privacy_service.route_access import login_required, public
+from privacy_service.urls import external_url
 from privacy_service.validation import load_form
 from privacy_service.web import login_limit, safe_next_url, signup_limit
 
@@ -68,8 +69,8 @@ def signup() -> ResponseReturnValue:
             outcome.user.email,
             "accounts/email/confirm",
             outcome.user.locale,
-            confirm_url=url_for(
-                "accounts.confirm", token=service.confirmation_token(outcome.user), _external=True
+            confirm_url=external_url(
+                "accounts.confirm", token=service.confirmation_token(outcome.user)
             ),
             hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
         )
@@ -78,8 +79,8 @@ def signup() -> ResponseReturnValue:
             outcome.existing.email,
             "accounts/email/already_registered",
             outcome.existing.locale,
-            login_url=url_for("accounts.login", _external=True),
-            reset_url=url_for("accounts.forgot_password", _external=True),
+            login_url=external_url("accounts.login"),
+            reset_url=external_url("accounts.forgot_password"),
         )
     db.session.commit()
     return redirect(url_for("accounts.signup_sent"))
@@ -170,10 +171,8 @@ def forgot_password() -> ResponseReturnValue:
             user.email,
             "accounts/email/reset_password",
             user.locale,
-            reset_url=url_for(
-                "accounts.reset_password",
-                token=service.password_reset_token(user),
-                _external=True,
+            reset_url=external_url(
+                "accounts.reset_password", token=service.password_reset_token(user)
             ),
             hours=current_app.config["PASSWORD_RESET_MAX_AGE_HOURS"],
         )

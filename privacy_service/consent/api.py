@@ -72,9 +72,9 @@ def check() -> ResponseReturnValue:
           content:
             application/json:
               schema: CheckAnswerSchema
-        401: {description: Missing, invalid or expired token}
-        403: {description: Token lacks consent:read}
-        422: {description: Invalid email, unknown purpose or organisation}
+        401: {description: "Missing, invalid or expired token"}
+        403: {description: "Token lacks consent:read"}
+        422: {description: "Invalid email, unknown purpose or organisation"}
     """
     query = _check_query()
     decision = service.check(blind_index(query["email"]), query["purpose"], query["organisation"])
@@ -143,10 +143,10 @@ def check_many() -> ResponseReturnValue:
             application/json:
               schema: BulkAnswerSchema
         400: {description: Body is not valid JSON}
-        401: {description: Missing, invalid or expired token}
-        403: {description: Token lacks consent:read}
+        401: {description: "Missing, invalid or expired token"}
+        403: {description: "Token lacks consent:read"}
         415: {description: Body is not application/json}
-        422: {description: Invalid addresses (by position), unknown purpose or organisation}
+        422: {description: "Invalid addresses (by position), unknown purpose or organisation"}
     """
     body = load_json(_BULK_CHECK)
     answer = bulk.document(body["emails"], body["purpose"], body["organisation"])
@@ -188,8 +188,8 @@ def record() -> ResponseReturnValue:
             application/json:
               schema: ConsentRecordSchema
         400: {description: Body is not valid JSON}
-        401: {description: Missing, invalid or expired token}
-        403: {description: Token lacks consent:write}
+        401: {description: "Missing, invalid or expired token"}
+        403: {description: "Token lacks consent:write"}
         415: {description: Body is not application/json}
         422: {description: Invalid fields or a reused Idempotency-Key; nothing stored}
     """
@@ -235,8 +235,8 @@ def history() -> ResponseReturnValue:
           content:
             application/json:
               schema: HistorySchema
-        401: {description: Missing, invalid or expired token}
-        403: {description: Token lacks consent:read}
+        401: {description: "Missing, invalid or expired token"}
+        403: {description: "Token lacks consent:read"}
         422: {description: Invalid email or unknown purpose}
     """
     query = load_query(HistoryQuerySchema())
@@ -305,7 +305,7 @@ def save_cookie_preferences() -> ResponseReturnValue:
           content:
             application/json:
               schema: CookieStateSchema
-        403: {description: The Origin is not one of the operator's sites}
+        403: {description: "The Origin is not one of the operator's sites"}
         415: {description: Body is not application/json}
         422: {description: Invalid choice; nothing stored}
     """

@@ -35,6 +35,7 @@ from privacy_service.accounts.models import Organisation
 from privacy_service.consent.models import ConsentRecord, Purpose
 from privacy_service.extensions import db
 from privacy_service.signing import InvalidToken, sign, unsign
+from privacy_service.urls import base_url, external_url
 
 SIGNING_PURPOSE = "consent.receipt"
 RECEIPT_PROFILE = "https://w3id.org/dpv/schema/dpv-27560#receipt-eu-gdpr"
@@ -83,10 +84,7 @@ def receipt_token(record_id: int) -> str:
 
 
 def receipt_url(record_id: int) -> str:
-    path = current_app.url_map.bind("localhost").build(
-        "consent.receipt", {"token": receipt_token(record_id)}
-    )
-    return current_app.config["BASE_URL"].rstrip("/") + path
+    return external_url("consent.receipt", token=receipt_token(record_id))
 
 
 def record_of_token(token: str) -> ConsentRecord:
@@ -99,7 +97,7 @@ def record_of_token(token: str) -> ConsentRecord:
 
 
 def _base_url() -> str:
-    return current_app.config["BASE_URL"].rstrip("/")
+    return base_url()
 
 
 def _iso(moment: datetime) -> str:

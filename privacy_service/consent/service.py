@@ -37,6 +37,7 @@ from privacy_service.extensions import db
 from privacy_service.mail.bulk import matches_any
 from privacy_service.reading import PreparedSelect, gc_paused, read_rows
 from privacy_service.signing import sign, unsign
+from privacy_service.urls import external_url
 from privacy_service.webhooks.events import emit
 from privacy_service.webhooks.models import EventType
 
@@ -578,10 +579,7 @@ def preferences_url(
             raise ValueError("preferences_url needs an email or an email_index")
         email_index = blind_index(email)
     token = preferences_token(email_index, organisation_id)
-    path = current_app.url_map.bind("localhost").build(
-        "consent.preferences", {"token": token}, force_external=False
-    )
-    return current_app.config["BASE_URL"].rstrip("/") + path
+    return external_url("consent.preferences", token=token)
 
 
 def subject_of_token(token: str) -> tuple[str, int | None]:

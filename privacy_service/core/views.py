@@ -1,8 +1,17 @@
-"""Home page, language switch and the load balancer's health check."""
+"""Home page, language switch, favicon and the load balancer's health check."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
@@ -23,6 +32,18 @@ ONE_YEAR = 365 * 24 * 3600
 @public("the landing page")
 def home() -> ResponseReturnValue:
     return render_template("core/home.html")
+
+
+@blueprint.get("/favicon.ico")
+@public("the site's icon")
+def favicon() -> ResponseReturnValue:
+    # Browsers ask for /favicon.ico whatever the page says; pages link the SVG too.
+    return send_from_directory(
+        current_app.static_folder,
+        "favicon.ico",
+        mimetype="image/vnd.microsoft.icon",
+        max_age=ONE_YEAR // 12,
+    )
 
 
 @blueprint.get("/lang/<code>")

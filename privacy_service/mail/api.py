@@ -52,7 +52,7 @@ def suppression_lookup() -> ResponseReturnValue:
             application/json:
               schema: SuppressionAnswerSchema
         401: {description: Missing or invalid token}
-        403: {description: Token lacks suppression:read}
+        403: {description: "Token lacks suppression:read"}
         422: {description: Invalid email}
     """
     query = load_query(SuppressionQuerySchema())
@@ -136,7 +136,7 @@ def lists_index() -> ResponseReturnValue:
             application/json:
               schema: ListsPageSchema
         401: {description: Missing or invalid token}
-        403: {description: Token lacks lists:read, or the client is not a customer's}
+        403: {description: "Token lacks lists:read, or the client is not a customer's"}
     """
     summaries = service.organisation_lists(_organisation_id())
     return jsonify({"items": [_list_body(summary) for summary in summaries]})
@@ -162,7 +162,7 @@ def lists_create() -> ResponseReturnValue:
             application/json:
               schema: ListSchema
         401: {description: Missing or invalid token}
-        403: {description: Token lacks lists:write}
+        403: {description: "Token lacks lists:write"}
         422: {description: Invalid fields (or a list with this name exists)}
     """
     organisation_id = _organisation_id()
@@ -196,7 +196,7 @@ def lists_show(list_id: int) -> ResponseReturnValue:
           content:
             application/json:
               schema: ListSchema
-        404: {description: No such list in the client's organisation}
+        404: {description: "No such list in the client's organisation"}
     """
     contact_list = service.get_list(_organisation_id(), list_id)
     return jsonify(_list_body(service.list_summary(contact_list)))
@@ -223,7 +223,7 @@ def lists_update(list_id: int) -> ResponseReturnValue:
           content:
             application/json:
               schema: ListSchema
-        404: {description: No such list in the client's organisation}
+        404: {description: "No such list in the client's organisation"}
         422: {description: Invalid fields}
     """
     contact_list = service.get_list(_organisation_id(), list_id)
@@ -246,7 +246,7 @@ def lists_delete(list_id: int) -> ResponseReturnValue:
       - {in: path, name: list_id, required: true, schema: {type: integer}}
       responses:
         204: {description: Deleted}
-        404: {description: No such list in the client's organisation}
+        404: {description: "No such list in the client's organisation"}
     """
     contact_list = service.get_list(_organisation_id(), list_id)
     service.delete_list(contact_list, clock.now(), _actor())
@@ -273,7 +273,7 @@ def contacts_index(list_id: int) -> ResponseReturnValue:
           content:
             application/json:
               schema: ContactsPageSchema
-        404: {description: No such list in the client's organisation}
+        404: {description: "No such list in the client's organisation"}
         422: {description: Invalid query}
     """
     contact_list = service.get_list(_organisation_id(), list_id)
@@ -318,9 +318,9 @@ def contacts_create(list_id: int) -> ResponseReturnValue:
             application/json:
               schema: ContactSchema
         202: {description: Double opt-in requested (nothing to show until confirmed)}
-        404: {description: No such list in the client's organisation}
+        404: {description: "No such list in the client's organisation"}
         409: {description: The address is already in the list}
-        422: {description: Invalid fields, missing consent, suppressed address or sensitive data}
+        422: {description: "Invalid fields, missing consent, suppressed address or sensitive data"}
     """
     contact_list = service.get_list(_organisation_id(), list_id)
     data = load_json(ContactCreateSchema())
@@ -367,7 +367,7 @@ def contacts_show(list_id: int, contact_id: int) -> ResponseReturnValue:
           content:
             application/json:
               schema: ContactSchema
-        404: {description: No such list or contact in the client's organisation}
+        404: {description: "No such list or contact in the client's organisation"}
     """
     contact_list = service.get_list(_organisation_id(), list_id)
     return jsonify(_contact_body(service.get_membership(contact_list, contact_id)))
@@ -398,7 +398,7 @@ def contacts_update(list_id: int, contact_id: int) -> ResponseReturnValue:
           content:
             application/json:
               schema: ContactSchema
-        404: {description: No such list or contact in the client's organisation}
+        404: {description: "No such list or contact in the client's organisation"}
         422: {description: Invalid fields or sensitive data}
     """
     contact_list = service.get_list(_organisation_id(), list_id)
@@ -440,7 +440,7 @@ def contacts_remove(list_id: int, contact_id: int) -> ResponseReturnValue:
       - {in: path, name: contact_id, required: true, schema: {type: integer}}
       responses:
         204: {description: Removed}
-        404: {description: No such list or contact in the client's organisation}
+        404: {description: "No such list or contact in the client's organisation"}
     """
     contact_list = service.get_list(_organisation_id(), list_id)
     membership = service.get_membership(contact_list, contact_id)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -82,6 +83,12 @@ class ContactList(db.Model):
     form_key: Mapped[str] = mapped_column(String(32), unique=True)
     # The consent text the public form shows (None: the translated default text).
     consent_text: Mapped[str | None] = mapped_column(Text)
+    # The hosted pages are the customer's: their logo (an https URL), the optional fields they
+    # ask for besides the address (keys of subscriptions.FORM_FIELDS, kept in the contact's
+    # attributes) and where the person goes once the subscription is confirmed.
+    form_logo_url: Mapped[str | None] = mapped_column(String(500))
+    form_redirect_url: Mapped[str | None] = mapped_column(String(500))
+    form_fields: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, gettext
 
@@ -22,13 +22,17 @@ from privacy_service.consent.receipts import receipt_url
 from privacy_service.consent.service import MARKETING_PURPOSE, preferences_url
 from privacy_service.errors import InvalidInput
 from privacy_service.extensions import csrf, db, limiter
+from privacy_service.i18n import country_choices
 from privacy_service.mail import service
 from privacy_service.mail import unsubscribe as unsubscribe_service
 from privacy_service.mail.models import ContactList, ListMembership
 from privacy_service.mail.schemas import ConfirmForm, SubscribeForm, SubscribeStartForm
 from privacy_service.mail.subscriptions import (
+    FORM_FIELDS,
+    AlreadyConfirmed,
     confirm_subscription,
     consent_text,
+    form_fields,
     membership_for_token,
     request_subscription,
     send_confirmation_request,
@@ -47,6 +51,28 @@ def _max_age() -> timedelta:
     return timedelta(hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"])
 
 
+# The customer's logo is an https image of theirs: hosted pages allow https images, nothing else
+# changes from the service's policy (web.SECURITY_HEADERS).
+HOSTED_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
+)
+
+
+@blueprint.after_request
+def _hosted_page_policy(response: Response) -> Response:
+    if response.mimetype == "text/html":
+        response.headers["Content-Security-Policy"] = HOSTED_CSP
+    return response
+
+
+def _hosted(contact_list: ContactList | None, organisation: Organisation | None = None) -> dict:
+    """What the customer's page frame (mail/_hosted.html) shows: their name and logo."""
+    if organisation is None and contact_list is not None:
+        organisation = db.session.get(Organisation, contact_list.organisation_id)
+    return {"contact_list": contact_list, "organisation": organisation}
+
+
 def _form_page(contact_list: ContactList, status: int = 200, **context: Any) -> ResponseReturnValue:
     text = consent_text(contact_list)
     context.setdefault("errors", {})
@@ -54,9 +80,12 @@ def _form_page(contact_list: ContactList, status: int = 200, **context: Any) -> 
     return (
         render_template(
             "mail/subscribe.html",
-            contact_list=contact_list,
             consent_text=text,
             text_hash=text_hash(text),
+            extra_fields=form_fields(contact_list),
+            field_labels=FORM_FIELDS,
+            countries=country_choices(),
+            **_hosted(contact_list),
             **context,
         ),
         status,
@@ -95,8 +124,9 @@ def subscribe(form_key: str) -> ResponseReturnValue:
             raise InvalidInput(
                 fields={"_": [gettext("The text of this subscription changed. Read it again.")]}
             )
+        extras = {key: data[key] for key in form_fields(contact_list) if data.get(key)}
         membership = request_subscription(
-            contact_list, data["email"], data.get("name"), clock.now()
+            contact_list, data["email"], data.get("name"), clock.now(), attributes=extras
         )
     except InvalidInput as error:
         db.session.rollback()
@@ -106,26 +136,40 @@ def subscribe(form_key: str) -> ResponseReturnValue:
         send_confirmation_request(membership, data["email"], str(get_locale()))
     db.session.commit()
     # Same answer whatever happened: the form must not tell who is subscribed or suppressed.
-    return redirect(url_for("mail_public.subscribe_sent"))
+    return redirect(url_for("mail_public.subscribe_sent_for", form_key=form_key))
 
 
 @blueprint.get("/subscribe/sent")
 @public("static confirmation page")
 def subscribe_sent() -> ResponseReturnValue:
-    return render_template("mail/subscribe_sent.html")
+    return render_template("mail/subscribe_sent.html", **_hosted(None))
+
+
+@blueprint.get("/subscribe/<form_key>/sent")
+@public("static confirmation page of a public subscription form")
+def subscribe_sent_for(form_key: str) -> ResponseReturnValue:
+    return render_template(
+        "mail/subscribe_sent.html", **_hosted(service.get_list_by_form_key(form_key))
+    )
 
 
 @blueprint.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
 @limiter.limit(form_limit, methods=["POST"])
 @public("subscriber's signed confirmation link")
 def confirm(token: str) -> ResponseReturnValue:
-    membership = membership_for_token(token, _max_age())
+    try:
+        membership = membership_for_token(token, _max_age())
+    except AlreadyConfirmed as already:
+        # A second click on the link: good news, not an error.
+        return render_template(
+            "mail/subscribe_done.html", already=True, **_hosted(already.membership.contact_list)
+        )
     contact_list = membership.contact_list
     text = consent_text(contact_list)
     page = "mail/subscribe_confirm.html"
     if request.method == "GET":
         return render_template(
-            page, contact_list=contact_list, consent_text=text, text_hash=text_hash(text), errors={}
+            page, consent_text=text, text_hash=text_hash(text), errors={}, **_hosted(contact_list)
         )
     try:
         data = load_form(ConfirmForm())
@@ -143,15 +187,18 @@ def confirm(token: str) -> ResponseReturnValue:
         return (
             render_template(
                 page,
-                contact_list=contact_list,
                 consent_text=text,
                 text_hash=text_hash(text),
                 errors=error.fields,
+                **_hosted(contact_list),
             ),
             422,
         )
     db.session.commit()
-    return render_template("mail/subscribe_done.html", contact_list=contact_list)
+    if contact_list.form_redirect_url:
+        # The customer's own thank-you page (an https address they set in the list settings).
+        return redirect(contact_list.form_redirect_url, 303)
+    return render_template("mail/subscribe_done.html", **_hosted(contact_list))
 
 
 def _send_subscribed(membership: ListMembership) -> None:
@@ -190,6 +237,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
         link=link,
         done=unsubscribe_service.is_unsubscribed(link),
         preferences=_link_preferences(link),
+        **_hosted(link.contact_list, link.organisation),
     )
 
 
@@ -211,7 +259,11 @@ def unsubscribe_now(token: str) -> ResponseReturnValue:
     )
     db.session.commit()
     return render_template(
-        "mail/unsubscribe.html", link=link, done=True, preferences=_link_preferences(link)
+        "mail/unsubscribe.html",
+        link=link,
+        done=True,
+        preferences=_link_preferences(link),
+        **_hosted(link.contact_list, link.organisation),
     )
 
 

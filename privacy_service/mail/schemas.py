@@ -108,10 +108,27 @@ class ListForm(StrictSchema):
     kind = choice_field(LIST_KINDS)
 
 
+def https_url_field() -> fields.String:
+    """An optional https:// address (a logo, a page of the customer's site); blank is None."""
+    return text_field(
+        500,
+        validate=validate.URL(
+            schemes={"https"}, require_tld=True, error=lazy_gettext("Enter an https:// address.")
+        ),
+    )
+
+
 class ListSettingsForm(StrictSchema):
     name = text_field(200, required=True)
     consent_text = text_field(2000)
     form_enabled = fields.String(load_default=None)
+    form_logo_url = https_url_field()
+    form_redirect_url = https_url_field()
+    # One checkbox per optional field of the hosted form (subscriptions.FORM_FIELDS).
+    field_company = fields.String(load_default=None)
+    field_city = fields.String(load_default=None)
+    field_country = fields.String(load_default=None)
+    field_phone = fields.String(load_default=None)
 
 
 class ContactForm(StrictSchema):
@@ -143,6 +160,12 @@ class SubscribeForm(StrictSchema):
     email = EmailAddress(required=True)
     name = text_field(200)
     text_hash = fields.String(required=True, validate=validate.Length(equal=64))
+    # The optional fields a list may ask for (subscriptions.FORM_FIELDS); the view keeps only
+    # the ones the list asks for.
+    company = text_field(200)
+    city = text_field(200)
+    country = text_field(2)
+    phone = text_field(30)
 
 
 class ConfirmForm(StrictSchema):

@@ -18,6 +18,7 @@ from privacy_service.mail.schemas import SenderAddressForm
 from privacy_service.mail.transactional import send_transactional
 from privacy_service.mail.views import customer_admin_required
 from privacy_service.route_access import public
+from privacy_service.urls import external_url
 from privacy_service.validation import load_form
 from privacy_service.web import form_limit
 
@@ -49,10 +50,9 @@ def _send_confirmation(address: SenderAddress) -> None:
         "mail/email/confirm_sender",
         str(get_locale()),
         address=address.email,
-        confirm_url=url_for(
+        confirm_url=external_url(
             "mail_senders.confirm",
             token=sender_service.confirmation_token(address, clock.now()),
-            _external=True,
         ),
         hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
     )

@@ -190,7 +190,8 @@ def create_list(
 def update_list(
     contact_list: ContactList, changes: dict[str, Any], now: datetime, actor: str
 ) -> list[str]:
-    """Rename, change the consent text or turn the public form on or off."""
+    """Rename, change the consent text, turn the public form on or off, or change how the
+    hosted pages look (logo, extra fields, the page shown after confirming)."""
     changed = []
     if "name" in changes and changes["name"] and changes["name"] != contact_list.name:
         if _name_taken(contact_list.organisation_id, changes["name"], contact_list.id):
@@ -204,6 +205,15 @@ def update_list(
     if "form_enabled" in changes and bool(changes["form_enabled"]) != contact_list.form_enabled:
         contact_list.form_enabled = bool(changes["form_enabled"])
         changed.append("form_enabled")
+    for name in ("form_logo_url", "form_redirect_url"):
+        if name in changes and changes[name] != getattr(contact_list, name):
+            setattr(contact_list, name, changes[name])
+            changed.append(name)
+    if "form_fields" in changes and (changes["form_fields"] or None) != (
+        contact_list.form_fields or None
+    ):
+        contact_list.form_fields = changes["form_fields"] or None
+        changed.append("form_fields")
     if changed:
         contact_list.updated_at = now
         db.session.flush()

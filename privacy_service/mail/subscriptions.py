@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, select
@@ -35,13 +36,30 @@ from privacy_service.mail.sensitive import refuse_sensitive_data
 from privacy_service.mail.service import check_attributes, contact_by_index
 from privacy_service.mail.suppression import blocks_new_opt_in, lift_unsubscribe
 from privacy_service.mail.transactional import send_transactional
-from privacy_service.signing import InvalidToken, sign, unsign
+from privacy_service.signing import ExpiredToken, InvalidToken, sign, unsign
+from privacy_service.urls import external_url
 
 SIGNING_PURPOSE = "mail.subscription"
 # Someone re-submitting the form gets no second email within this delay (no mail bombing).
 RESEND_AFTER = timedelta(minutes=10)
 DOUBLE_OPT_IN_SOURCE = "double opt-in"
 USER_AGENT_MAX = 500
+
+
+# The optional fields a customer may add to their hosted subscription form, besides the address
+# and the name; what a subscriber gives is kept in the contact's (encrypted) attributes.
+FORM_FIELDS: dict[str, Any] = {
+    "company": _l("Company"),
+    "city": _l("City"),
+    "country": _l("Country"),
+    "phone": _l("Phone"),
+}
+
+
+def form_fields(contact_list: ContactList) -> list[str]:
+    """The extra fields this list's form asks for, in the catalogue's order."""
+    chosen = set(contact_list.form_fields or [])
+    return [key for key in FORM_FIELDS if key in chosen]
 
 
 def consent_text(contact_list: ContactList) -> str:
@@ -138,9 +156,7 @@ def send_confirmation_request(membership: ListMembership, email: str, locale: st
         "mail/email/confirm_subscription",
         locale,
         list_name=contact_list.name,
-        confirm_url=url_for(
-            "mail_public.confirm", token=confirmation_token(membership), _external=True
-        ),
+        confirm_url=external_url("mail_public.confirm", token=confirmation_token(membership)),
         hours=current_app.config["CONFIRMATION_MAX_AGE_HOURS"],
         preferences_url=preferences_url(
             email_index=membership.contact.email_index,
@@ -154,17 +170,49 @@ def confirmation_token(membership: ListMembership) -> str:
     return sign(SIGNING_PURPOSE, {"m": membership.id, "n": membership.confirmation_nonce})
 
 
+class AlreadyConfirmed(InvalidToken):
+    """The confirmation link of a subscription that holds already: said as good news."""
+
+    def __init__(self, membership: ListMembership) -> None:
+        self.membership = membership
+        super().__init__(_l("This subscription is already confirmed."))
+
+
 def membership_for_token(token: str, max_age: timedelta) -> ListMembership:
-    payload = unsign(SIGNING_PURPOSE, token, max_age)
+    try:
+        payload = unsign(SIGNING_PURPOSE, token, max_age)
+    except ExpiredToken:
+        raise ExpiredToken(
+            _l(
+                "A subscription must be confirmed within %(hours)s hours. This one was not, so "
+                "you are not subscribed.",
+                hours=int(max_age.total_seconds() // 3600),
+            ),
+            hint=_l("To subscribe, fill in the subscription form again."),
+        ) from None
     if not isinstance(payload, dict):
         raise InvalidToken()
     membership = db.session.get(ListMembership, payload.get("m"))
+    if (
+        membership is not None
+        and not membership.confirmation_nonce
+        and membership.status == SubscriptionStatus.SUBSCRIBED.value
+        and membership.confirmed_at is not None
+    ):
+        raise AlreadyConfirmed(membership)
     if (
         membership is None
         or not membership.confirmation_nonce
         or membership.confirmation_nonce != payload.get("n")
     ):
-        raise InvalidToken(_l("This link was already used or is no longer valid."))
+        raise InvalidToken(
+            _l("This link was already used or is no longer valid."),
+            heading=_l("This confirmation link no longer works"),
+            hint=_l(
+                "If you unsubscribed since, or waited too long, fill in the subscription form "
+                "again: we will send a new link."
+            ),
+        )
     return membership
 
 

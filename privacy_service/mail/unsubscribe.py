@@ -31,6 +31,7 @@ from privacy_service.mail import list_consent
 from privacy_service.mail.models import Contact, ContactList, ListMembership, SubscriptionStatus
 from privacy_service.mail.suppression import is_suppressed, suppress
 from privacy_service.signing import InvalidToken, sign, unsign
+from privacy_service.urls import external_url
 
 SIGNING_PURPOSE = "mail.unsubscribe"
 ENDPOINT = "mail_public.unsubscribe"
@@ -56,8 +57,7 @@ def unsubscribe_url(organisation_id: int, email_index: str, list_id: int | None 
     outside a request (``BASE_URL`` prefixes it); valid ``CONSENT_LINK_MAX_AGE_DAYS``.
     """
     token = unsubscribe_token(organisation_id, email_index, list_id)
-    path = current_app.url_map.bind("localhost").build(ENDPOINT, {"token": token})
-    return current_app.config["BASE_URL"].rstrip("/") + path
+    return external_url(ENDPOINT, token=token)
 
 
 def link_of_token(token: str) -> UnsubscribeLink:

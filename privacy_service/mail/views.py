@@ -49,9 +49,11 @@ from privacy_service.mail.schemas import (
     attribute_lines,
 )
 from privacy_service.mail.sensitive import name_marks_health
+from privacy_service.mail.subscriptions import FORM_FIELDS
 from privacy_service.oauth.models import OAuthClient
 from privacy_service.oauth.service import create_client, revoke_client
 from privacy_service.route_access import Kind
+from privacy_service.urls import external_url
 from privacy_service.validation import StrictSchema, choice_field, load_form, text_field
 
 blueprint = Blueprint("mail", __name__, template_folder="templates")
@@ -212,19 +214,19 @@ def _settings_page(
             "name": contact_list.name,
             "consent_text": contact_list.consent_text or "",
             "form_enabled": contact_list.form_enabled,
+            "form_logo_url": contact_list.form_logo_url or "",
+            "form_redirect_url": contact_list.form_redirect_url or "",
+            **{f"field_{key}": "on" for key in contact_list.form_fields or []},
         },
     )
+    context.setdefault("form_field_labels", FORM_FIELDS)
     return (
         render_template(
             "mail/list_settings.html",
             contact_list=contact_list,
             shown_consent_text=consent_text(contact_list),
-            start_url=url_for(
-                "mail_public.subscribe_start", form_key=contact_list.form_key, _external=True
-            ),
-            form_url=url_for(
-                "mail_public.subscribe_form", form_key=contact_list.form_key, _external=True
-            ),
+            start_url=external_url("mail_public.subscribe_start", form_key=contact_list.form_key),
+            form_url=external_url("mail_public.subscribe_form", form_key=contact_list.form_key),
             **context,
         ),
         status,
@@ -240,6 +242,7 @@ def list_settings(list_id: int) -> ResponseReturnValue:
     try:
         data = load_form(ListSettingsForm())
         data["form_enabled"] = data.get("form_enabled") == "on"
+        data["form_fields"] = [key for key in FORM_FIELDS if data.pop(f"field_{key}", None) == "on"]
         changed = service.update_list(contact_list, data, clock.now(), _actor())
     except InvalidInput as error:
         db.session.rollback()

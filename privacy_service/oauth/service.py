@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import current_token
-from authlib.oauth2.rfc6749 import InvalidScopeError, TokenMixin, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError, TokenMixin, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
@@ -234,17 +234,6 @@ def _live_token(token_hash: str) -> ValidatedToken | None:
     )
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    """RFC 6749 §5.2: asking for a scope the client does not hold is ``invalid_scope``, not a
-    token with less (or nothing) in it."""
-
-    def validate_requested_scope(self) -> None:
-        super().validate_requested_scope()
-        requested = set((self.request.payload.scope or "").split())
-        if requested - set(self.request.client.scopes):
-            raise InvalidScopeError()
-
-
 class HashedBearerTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> ValidatedToken | None:
         token_hash = hash_secret(token_string)
@@ -264,6 +253,36 @@ def purge_expired_tokens(now: datetime) -> int:
         db.session.delete(token)
     db.session.flush()
     return len(expired)
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §2.3.1: the client authenticates with HTTP Basic or, equally, with the form
+    fields ``client_id`` and ``client_secret`` (client_secret_post). Authlib allows only the
+    first by default, and words its refusal as a Python list: the refusal here is a sentence.
+    RFC 6749 §5.2: asking for a scope the client does not hold is ``invalid_scope``, not a
+    token with less (or nothing) in it."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    PLAIN_REFUSAL = (
+        "Client authentication failed: send the client id and secret with HTTP Basic, or as "
+        "the form fields client_id and client_secret."
+    )
+
+    def authenticate_token_endpoint_client(self) -> Any:
+        try:
+            return super().authenticate_token_endpoint_client()
+        except InvalidClientError as error:
+            if "methods" in (error.description or ""):
+                error.description = self.PLAIN_REFUSAL
+                # RFC 6749 §5.2: invalid_client is a 401, with or without an Authorization header.
+                error.status_code = 401
+            raise
+
+    def validate_requested_scope(self) -> None:
+        super().validate_requested_scope()
+        requested = set((self.request.payload.scope or "").split())
+        if requested - set(self.request.client.scopes):
+            raise InvalidScopeError()
 
 
 def init_app(app: Flask) -> None:

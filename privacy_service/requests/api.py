@@ -69,9 +69,9 @@ def create_request() -> ResponseReturnValue:
               schema: RequestCreatedSchema
         400: {description: Malformed JSON}
         401: {description: Missing or invalid token}
-        403: {description: Token lacks requests:write}
+        403: {description: "Token lacks requests:write"}
         415: {description: Body is not application/json}
-        422: {description: Invalid fields, or an Idempotency-Key reused with another body}
+        422: {description: "Invalid fields, or an Idempotency-Key reused with another body"}
     """
     data = load_json(RequestCreateSchema())
     client = current_client()
@@ -120,7 +120,7 @@ def get_request(request_id: int) -> ResponseReturnValue:
             application/json:
               schema: RequestStatusSchema
         401: {description: Missing or invalid token}
-        403: {description: Token lacks requests:read}
+        403: {description: "Token lacks requests:read"}
         404: {description: No request with this id filed by this client}
     """
     request = filed_request(current_client().audit_ref, request_id)
@@ -149,7 +149,7 @@ def list_requests() -> ResponseReturnValue:
             application/json:
               schema: RequestsPageSchema
         401: {description: Missing or invalid token}
-        403: {description: Token lacks requests:read}
+        403: {description: "Token lacks requests:read"}
         422: {description: Invalid query}
     """
     query = load_query(RequestsQuerySchema())

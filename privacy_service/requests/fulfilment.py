@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import structlog
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, format_datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select, update
 
@@ -43,7 +43,7 @@ from privacy_service.requests.models import (
     RequestStatus,
 )
 from privacy_service.requests.sealed_files import read_sealed
-from privacy_service.signing import InvalidToken, sign, unsign
+from privacy_service.signing import ExpiredToken, InvalidToken, sign, unsign
 from privacy_service.subjects import ErasureOutcome, Subject, providers
 from privacy_service.webhooks.events import emit
 from privacy_service.webhooks.models import EventType
@@ -219,18 +219,55 @@ def export_token(export: AccessExport) -> str:
 
 
 def export_for_token(token: str, now: datetime) -> AccessExport:
-    """The export this link opens; a used, expired or deleted one raises InvalidToken (400)."""
-    payload = unsign(EXPORT_PURPOSE, token, EXPORT_VALIDITY)
+    """The export this link opens; a used, expired or deleted one raises InvalidToken (400),
+    each with a page saying what happened and what to do."""
+    # No max age on the signature: the export's own expires_at decides, so an expired link
+    # still finds its request and can point to the request's status page.
+    payload = unsign(EXPORT_PURPOSE, token)
     export_id = payload.get("export") if isinstance(payload, dict) else None
     export = db.session.get(AccessExport, export_id) if export_id else None
-    if (
-        export is None
-        or export.downloaded_at is not None
-        or export.deleted_at is not None
-        or now >= export.expires_at
-    ):
-        raise InvalidToken(_l("This link was already used or is no longer valid."))
+    if export is None:
+        raise InvalidToken(
+            _l("The file this link opened is no longer kept."),
+            heading=_l("This download is no longer available"),
+            hint=_l("For a new copy of your data, make a new access request."),
+            action=("requests.new_request", _l("Make a new request")),
+        )
+    if export.downloaded_at is not None:
+        raise InvalidToken(
+            _l(
+                "This link was already used: the file was downloaded on %(date)s and then "
+                "deleted from our servers, as the link works only once.",
+                date=format_datetime(export.downloaded_at, "medium"),
+            ),
+            heading=_l("You already downloaded this file"),
+            hint=_l(
+                "Look for the ZIP archive in your downloads. For a new copy, make a new "
+                "access request."
+            ),
+            action=_status_action(export.request),
+        )
+    if export.deleted_at is not None or now >= export.expires_at:
+        raise _export_expired(export)
     return export
+
+
+def _export_expired(export: AccessExport) -> InvalidToken:
+    return ExpiredToken(
+        _l(
+            "Download links work for %(days)s days; this one has expired and the file was "
+            "deleted from our servers.",
+            days=EXPORT_VALIDITY.days,
+        ),
+        hint=_l("For a new copy of your data, make a new access request."),
+        action=_status_action(export.request),
+    )
+
+
+def _status_action(request: DataSubjectRequest) -> tuple[str, Any]:
+    from privacy_service.requests.status_page import status_url
+
+    return (status_url(request), _l("See your request"))
 
 
 @dataclass
@@ -253,7 +290,11 @@ def start_download(token: str, now: datetime) -> Download:
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
-        raise InvalidToken(_l("This link was already used or is no longer valid."))
+        # Another click claimed it a moment ago.
+        raise InvalidToken(
+            _l("This link was already used: the link works only once."),
+            heading=_l("You already downloaded this file"),
+        )
     path = export_directory() / export.file_name
     try:
         handle = path.open("rb")

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from flask import current_app
 from sqlalchemy import select
 
 from privacy_service.consent.service import preferences_url
@@ -20,6 +19,7 @@ from privacy_service.mail import outbox
 from privacy_service.mail.outbox_models import OutboxKind
 from privacy_service.mail.transactional import render_transactional
 from privacy_service.requests.models import RequestMessage
+from privacy_service.urls import external_url
 
 log = structlog.get_logger(__name__)
 
@@ -28,9 +28,8 @@ STAFF_PREFIX = "staff_"
 
 
 def public_url(endpoint: str, **values: Any) -> str:
-    """An absolute link for an email, built on BASE_URL (never on the request's Host header)."""
-    path = current_app.url_map.bind("placeholder").build(endpoint, values)
-    return current_app.config["BASE_URL"].rstrip("/") + path
+    """An absolute link for an email, on the service's public address (privacy_service/urls.py)."""
+    return external_url(endpoint, **values)
 
 
 def queue(

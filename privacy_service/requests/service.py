@@ -41,7 +41,7 @@ from privacy_service.requests.models import (
     RequestSource,
     RequestStatus,
 )
-from privacy_service.signing import InvalidToken, sign, unsign
+from privacy_service.signing import ExpiredToken, InvalidToken, sign, unsign
 from privacy_service.subjects import Subject
 from privacy_service.webhooks.events import emit
 from privacy_service.webhooks.models import EventType
@@ -184,13 +184,43 @@ def confirmation_max_age() -> timedelta:
     return timedelta(hours=current_app.config["REQUEST_CONFIRMATION_MAX_AGE_HOURS"])
 
 
+class ConfirmationLinkUsed(InvalidToken):
+    """The link of a request that no longer waits for confirmation (confirmed, or expired).
+
+    The view sends the person to the request's status page, which says where it stands.
+    """
+
+    def __init__(self, request: DataSubjectRequest) -> None:
+        self.request = request
+        super().__init__(_l("This link was already used or is no longer valid."))
+
+
 def request_for_confirmation(token: str) -> DataSubjectRequest:
-    """The request this link confirms; used or expired links raise InvalidToken (400)."""
-    payload = unsign(CONFIRM_PURPOSE, token, confirmation_max_age())
+    """The request this link confirms; an expired link raises ExpiredToken (400), a used one
+    ConfirmationLinkUsed, a forged one or a removed request's InvalidToken."""
+    try:
+        payload = unsign(CONFIRM_PURPOSE, token, confirmation_max_age())
+    except ExpiredToken:
+        raise ExpiredToken(
+            _l(
+                "A request must be confirmed within %(hours)s hours of being made. This one was "
+                "not, so nothing was done with it.",
+                hours=current_app.config["REQUEST_CONFIRMATION_MAX_AGE_HOURS"],
+            ),
+            hint=_l("If you still want to make it, fill in the request form again."),
+            action=("requests.new_request", _l("Make a new request")),
+        ) from None
     request_id = payload.get("request") if isinstance(payload, dict) else None
     request = db.session.get(DataSubjectRequest, request_id) if request_id else None
-    if request is None or request.status != RequestStatus.AWAITING_VERIFICATION:
-        raise InvalidToken(_l("This link was already used or is no longer valid."))
+    if request is None or request.anonymised_at is not None:
+        raise InvalidToken(
+            _l("The request this link confirms is no longer kept."),
+            heading=_l("This request no longer exists"),
+            hint=_l("If you still want to make it, fill in the request form again."),
+            action=("requests.new_request", _l("Make a new request")),
+        )
+    if request.status != RequestStatus.AWAITING_VERIFICATION:
+        raise ConfirmationLinkUsed(request)
     return request
 
 
@@ -292,7 +322,11 @@ def _notify_requester(
 
 
 def request_email_context(request: DataSubjectRequest) -> dict[str, Any]:
+    from privacy_service.requests.status_page import status_url
+
     return {
+        # Every email about a request links to its status page (requests/status_page.py).
+        "status_url": status_url(request),
         "request_id": request.id,
         "kind": request.kind,
         "received_at": request.received_at.isoformat(),

@@ -25,7 +25,7 @@ from privacy_service.accounts.service import PROFILE_FIELDS
 from privacy_service.errors import InvalidInput, NotFound
 from privacy_service.extensions import db, limiter
 from privacy_service.i18n import country_choices
-from privacy_service.requests import corrections, fulfilment, service
+from privacy_service.requests import corrections, fulfilment, service, status_page
 from privacy_service.requests.documents import read_document
 from privacy_service.requests.labels import (
     CONTACT_FIELD_LABELS,
@@ -228,13 +228,32 @@ def new_account_request() -> ResponseReturnValue:
 @limiter.limit(form_limit, methods=["POST"])
 @public("data subject's signed link")
 def confirm(token: str) -> ResponseReturnValue:
-    # A GET only shows the page: mail scanners that open links must not confirm anything.
-    if request.method == "GET":
-        filed = service.request_for_confirmation(token)
-        return render_template("requests/confirm.html", filed=filed)
-    filed = service.confirm_address(token, clock.now())
+    try:
+        # A GET only shows the page: mail scanners that open links must not confirm anything.
+        if request.method == "GET":
+            filed = service.request_for_confirmation(token)
+            return render_template("requests/confirm.html", filed=filed)
+        filed = service.confirm_address(token, clock.now())
+    except service.ConfirmationLinkUsed as used:
+        # A second click (or a late one) is no error: the status page says where things stand.
+        filed = used.request
+        if filed.address_confirmed_at is not None:
+            flash(gettext("This request is already confirmed: here is where it stands."), "info")
+        return redirect(url_for("requests.status", token=status_page.status_token(filed)))
     db.session.commit()
-    return render_template("requests/confirmed.html", filed=filed)
+    return render_template(
+        "requests/confirmed.html", filed=filed, status_url=status_page.status_url(filed)
+    )
+
+
+@blueprint.get("/requests/status/<token>")
+@public("data subject's signed status link")
+def status(token: str) -> ResponseReturnValue:
+    """The requester's view of one request (the signed link in every email about it)."""
+    filed = status_page.request_for_status(token)
+    return render_template(
+        "requests/status.html", status=status_page.requester_status(filed, clock.now())
+    )
 
 
 @blueprint.route("/requests/confirm-new-address/<token>", methods=["GET", "POST"])

@@ -50,8 +50,8 @@ def register() -> ResponseReturnValue:
             application/json:
               schema: EndpointCreatedSchema
         401: {description: Missing or invalid token}
-        403: {description: Token lacks webhooks:manage}
-        422: {description: Invalid fields (plain http, unknown country or event type)}
+        403: {description: "Token lacks webhooks:manage"}
+        422: {description: "Invalid fields (plain http, unknown country or event type)"}
     """
     body = load_json(EndpointCreateSchema())
     client = current_client()
@@ -164,8 +164,8 @@ def redeliver(delivery_id: int) -> ResponseReturnValue:
           content:
             application/json:
               schema: DeliverySchema
-        404: {description: No such delivery to this client's endpoints}
-        409: {description: The delivery is not dead, or its endpoint is disabled}
+        404: {description: "No such delivery to this client's endpoints"}
+        409: {description: "The delivery is not dead, or its endpoint is disabled"}
     """
     client = current_client()
     delivery = service.get_delivery(delivery_id, client.id)

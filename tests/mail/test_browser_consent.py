@@ -12,7 +12,6 @@ from sqlalchemy import select
 from privacy_service.consent import service as consent_service
 from privacy_service.crypto import blind_index
 from privacy_service.mail.models import ListMembership, Suppression
-from tests.conftest import refuse_cookies
 from tests.factories import ContactListFactory
 from tests.support.smtp import links_in
 
@@ -27,10 +26,9 @@ def _path(link: str) -> str:
 
 def _subscribe_and_confirm(page, smtp, contact_list, email: str) -> list[str]:
     page.goto(f"/subscribe/{contact_list.form_key}")
-    refuse_cookies(page)
     page.fill("#email", email)
     page.click("#subscribe button[type=submit]")
-    page.wait_for_url("**/subscribe/sent")
+    page.wait_for_url(f"**/subscribe/{contact_list.form_key}/sent")
     opt_in = smtp.wait_for(to=email)[-1]
     links = links_in(opt_in)
     page.goto(_path(next(link for link in links if "/subscribe/confirm/" in link)))

@@ -58,7 +58,8 @@ def test_another_organisations_address_cannot_be_touched(app, client, db, smtp, 
     address = senders.add_address(other.id, "news@other.example", None, "test", clock.now())
     db.session.commit()
     log_in(client, customer("org_admin"))
-    assert submit_form(client, f"/organisation/senders/{address.id}/remove", {}).status_code == 404
+    remove = f"/organisation/senders/{address.id}/remove"
+    assert submit_form(client, remove, {}, page_url="/organisation/senders").status_code == 404
     assert db.session.get(SenderAddress, address.id) is not None
     assert "news@other.example" not in client.get("/organisation/senders").get_data(as_text=True)
 

@@ -49,8 +49,9 @@ def test_subscribed_only_after_the_click_with_evidence(client, db, smtp, public_
     assert shown_text == public_list.consent_text
 
     response = _subscribe(client, public_list, "Reader@Example.org", "Rita Reader")
-    assert response.status_code == 302 and response.headers["Location"] == "/subscribe/sent"
-    assert "Check your inbox" in client.get("/subscribe/sent").get_data(as_text=True)
+    sent = f"/subscribe/{public_list.form_key}/sent"
+    assert response.status_code == 302 and response.headers["Location"] == sent
+    assert "Check your inbox" in client.get(sent).get_data(as_text=True)
     membership = db.session.scalar(select(ListMembership))
     assert membership.status == "pending" and membership.confirmed_at is None
 
@@ -96,8 +97,13 @@ def test_subscribed_only_after_the_click_with_evidence(client, db, smtp, public_
     actions = db.session.scalars(select(AuditEvent.action)).all()
     assert "mail.subscription_requested" in actions and "mail.subscription_confirmed" in actions
 
-    # The link works once.
-    assert client.get(link).status_code == 400
+    # The link works once; clicked again, it says the subscription is already confirmed.
+    again = client.get(link)
+    assert again.status_code == 200
+    assert "is already confirmed" in again.get_data(as_text=True)
+    form = f"/subscribe/{public_list.form_key}"
+    assert submit_form(client, link, {}, page_url=form).status_code == 200
+    assert db.session.scalar(select(func.count()).select_from(ListMembership)) == 1
 
 
 def test_the_embedded_snippet_posts_to_a_page_that_carries_the_csrf_token(
@@ -148,7 +154,7 @@ def test_suppressed_or_subscribed_addresses_get_no_email_and_the_same_answer(
     db.session.commit()
     for email in ("erased@example.org", "already@example.org"):
         response = _subscribe(client, public_list, email)
-        assert response.headers["Location"] == "/subscribe/sent"
+        assert response.headers["Location"] == f"/subscribe/{public_list.form_key}/sent"
     assert smtp.messages_to("erased@example.org") == []
     assert smtp.messages_to("already@example.org") == []
     assert not db.session.scalar(

@@ -177,7 +177,8 @@ def test_an_address_correction_needs_both_confirmations(client, smtp, db, clock)
     assert confirmed.status_code == 200 and "new-address-confirmed" in confirmed.get_data(
         as_text=True
     )
-    assert submit_form(visitor, new_link, {}).status_code == 400  # used up
+    used_up = submit_form(visitor, new_link, {}, page_url="/requests/new")
+    assert used_up.status_code == 400
 
     answer = _approve(client, request.id, [f"{shop.id}:email"])
     assert answer.status_code == 302, answer.get_data(as_text=True)[:3000]

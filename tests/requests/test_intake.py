@@ -75,8 +75,12 @@ def test_access_request_waits_for_the_address_to_be_confirmed(client, smtp, db, 
     assert "someone" not in str(audited)
     # Delivered mail leaves nothing behind in the outbox.
     assert _count(db, RequestMessage) == 0
-    # The link worked once.
-    assert client.get(link).status_code == 400
+    # The link worked once: clicked again, it leads to the request's status page.
+    again = client.get(link)
+    assert again.status_code == 302 and "/requests/status/" in again.location
+    status_page = client.get(again.location).get_data(as_text=True)
+    assert "This request is already confirmed" in status_page
+    assert "Verified" in status_page
 
 
 def test_confirmation_link_expires(client, smtp, clock):

@@ -82,6 +82,7 @@ def test_production_never_accepts_plain_http(tmp_path):
         ENV="production",
         SECRET_KEY="s",
         DATABASE_URL="postgresql://db/x",
+        BASE_URL="https://privacy.example.org",
         KEY_FILE="/k",
         WEBHOOK_ALLOW_LOOPBACK_HTTP=True,
     )

@@ -65,6 +65,20 @@
     var panel = banner.querySelector(".cookie-categories");
     var customise = banner.querySelector("[data-cookie-customise]");
     var failure = banner.querySelector("[data-cookie-error]");
+    var saved = document.querySelector("[data-cookie-saved]");
+    var savedTimer = null;
+
+    // Visible feedback: the banner goes away, and a short message says the choice is kept.
+    function confirmSaved() {
+      if (!saved) {
+        return;
+      }
+      saved.hidden = false;
+      window.clearTimeout(savedTimer);
+      savedTimer = window.setTimeout(function () {
+        saved.hidden = true;
+      }, 4000);
+    }
 
     function openPanel() {
       panel.hidden = false;
@@ -111,6 +125,7 @@
             panel.hidden = true;
             customise.setAttribute("aria-expanded", "false");
             banner.hidden = true;
+            confirmSaved();
             apply(state);
           })
           .catch(function () {
