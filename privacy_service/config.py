@@ -47,6 +47,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "BLIND_INDEX_KEY": (str, None),
     # ... or a JSON key file written by `privacy-service keys generate`.
     "KEY_FILE": (str, None),
+    "DATA_KEY_FILE": (str, None),
     # The service's Ed25519 signing key (base64url seed), else the key file's signing_key.
     "SIGNING_KEY": (str, None),
     # The public root of every link in emails and signed pages (required in production). Unset
@@ -86,6 +87,8 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "OUTBOX_MAX_ATTEMPTS": (int, 12),
     "OUTBOX_RETRY_BASE_SECONDS": (float, 60.0),
     "OUTBOX_RETRY_MAX_SECONDS": (float, 3600.0),
+    # Recipients a worker checks and queues per transaction of a campaign (docs/campaigns.md).
+    "CAMPAIGN_DISPATCH_BATCH": (int, 500),
     # Soft bounces of one address within the window after which it is suppressed.
     "BOUNCE_SOFT_LIMIT": (int, 3),
     "BOUNCE_SOFT_WINDOW_DAYS": (int, 30),

@@ -66,9 +66,18 @@ mail_cli = AppGroup("mail", help="Sending: bounce and complaint reports.")
 def ingest_report(source: BinaryIO, recipient: str | None) -> None:
     """Read one bounce (DSN) or complaint (ARF) report from FILE or - (standard input)."""
     from privacy_service.mail import bounces
+    from privacy_service.mail.campaigns import unsubscribe_mail
 
+    raw = source.read()
+    # The mailto of List-Unsubscribe comes to the same address as the reports (RFC 2369).
+    token = unsubscribe_mail.token_of(raw)
+    if token is not None:
+        done = unsubscribe_mail.apply(token, clock.now())
+        db.session.commit()
+        click.echo("Unsubscribed." if done else "Nothing to do: invalid or already unsubscribed.")
+        return
     try:
-        result = bounces.ingest(source.read(), clock.now(), envelope_recipient=recipient)
+        result = bounces.ingest(raw, clock.now(), envelope_recipient=recipient)
     except bounces.ReportTooLarge as exc:
         raise click.ClickException("report too large") from exc
     db.session.commit()

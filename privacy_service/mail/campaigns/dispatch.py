@@ -18,6 +18,7 @@ plan's quota: ``consume_quota`` for the chunk, what it grants is queued, the res
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,6 +62,8 @@ log = structlog.get_logger(__name__)
 
 TRACKING_PURPOSE = "behavioural_tracking"
 ACTOR = "system:campaign_dispatch"
+# How long a worker waits before asking again for a campaign another worker is dispatching.
+BUSY_PAUSE_SECONDS = 0.05
 WAITING_OUTBOX = (
     OutboxStatus.QUEUED.value,
     OutboxStatus.SENDING.value,
@@ -77,7 +80,7 @@ class ChunkOutcome:
 
 
 def _chunk_size() -> int:
-    return int(current_app.config.get("CAMPAIGN_DISPATCH_BATCH", 500))
+    return int(current_app.config["CAMPAIGN_DISPATCH_BATCH"])
 
 
 def _claim(campaign_id: int, statuses: tuple[str, ...]) -> Campaign | None:
@@ -355,6 +358,19 @@ def _enqueue(
     return outbox.enqueue_many(items, now)
 
 
+def _dispatched_elsewhere(campaign_id: int, now: datetime) -> bool:
+    """The campaign is sending and not held, yet we could not lock it: another worker has it."""
+    row = db.session.execute(
+        select(Campaign.status, Campaign.held_until).where(Campaign.id == campaign_id)
+    ).first()
+    db.session.commit()
+    return (
+        row is not None
+        and row.status == CampaignStatus.SENDING.value
+        and (row.held_until is None or row.held_until <= now)
+    )
+
+
 def dispatch_campaign(
     campaign_id: int, now: Callable[[], datetime], *, max_chunks: int | None = None
 ) -> int:
@@ -373,6 +389,12 @@ def dispatch_campaign(
             )
             return processed
         if outcome is None:
+            if not processed and _dispatched_elsewhere(campaign_id, now()):
+                # Another worker holds this campaign for one chunk: there is work, so this
+                # worker must not go idle (it delivers what the other queues meanwhile), but
+                # it need not ask again at once.
+                time.sleep(BUSY_PAUSE_SECONDS)
+                return 1
             return processed
         chunks += 1
         processed += outcome.queued + outcome.skipped
