@@ -1,7 +1,7 @@
 """contact_list: the customer's logo, extra fields and redirect on hosted subscription pages
 
 Revision ID: journeys_0001
-Revises: hardening_0001
+Revises: retention_0003
 Create Date: 2026-11-30 21:05:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "journeys_0001"
-down_revision = "hardening_0001"
+down_revision = "retention_0003"
 branch_labels = None
 depends_on = None
 
