@@ -1,7 +1,7 @@
 """contact_list: the customer's logo, extra fields and redirect on hosted subscription pages
 
 Revision ID: journeys_0001
-Revises: hardening_0001
+Revises: retention_0003
 Create Date: 2026-11-30 21:05:00
 
 """
