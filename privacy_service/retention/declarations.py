@@ -37,3 +37,36 @@ register_category(
         order=70,
     )
 )
+
+register_category(
+    Category(
+        code="blind_index_shadow",
+        label=lazy_gettext("Blind-index rotation in progress"),
+        tables=("blind_index_shadow",),
+        clock_start=lazy_gettext("the rotation’s switch"),
+        default_days=0,
+        policy_days=0,
+        action=Action.DELETE,
+        legal_basis=lazy_gettext("Security of processing (GDPR art. 32)"),
+        no_subject_reason="keyed hashes of other indexes, emptied by the switch",
+        handled_by="keys blind-index switch",
+        editable=False,
+        order=90,
+    )
+)
+
+register_category(
+    Category(
+        code="audit_events",
+        label=lazy_gettext("Audit trail"),
+        tables=("audit_event",),
+        clock_start=lazy_gettext("kept: its details hold no personal data"),
+        default_days=0,
+        policy_days=0,
+        action=Action.KEEP,
+        legal_basis=lazy_gettext("Accountability (GDPR art. 5(2))"),
+        no_subject_reason="ids and counts only; audit.record refuses addresses and indexes",
+        editable=False,
+        order=83,
+    )
+)
