@@ -94,16 +94,46 @@ def keys_check() -> None:
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the whole chain; exit 1 naming the first altered, removed or moved event."""
+@click.option(
+    "--checkpoints",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A copy of the checkpoint file kept elsewhere, checked too.",
+)
+def audit_verify(checkpoint_file: Path | None) -> None:
+    """Check the whole chain against its signed checkpoints; exit 1 naming the first altered,
+    removed, moved or re-hashed event, or a truncated end."""
     from privacy_service.audit import verify_chain
+    from privacy_service.audit.checkpoints import read_file
 
-    report = verify_chain()
-    if report.intact:
-        click.echo(f"Audit chain intact: {report.events_checked} events verified.")
+    report = verify_chain(read_file(checkpoint_file) if checkpoint_file else ())
+    if not report.intact:
+        click.echo(f"Audit chain BROKEN at {report.problem}", err=True)
+        sys.exit(1)
+    click.echo(f"Audit chain intact: {report.events_checked} events verified.")
+    if report.anchored_at is None:
+        click.echo("No signed checkpoint yet: truncation and re-hashing cannot be detected.")
+    else:
+        click.echo(
+            f"Anchored by the signed checkpoint of #{report.anchored_at}; "
+            f"{report.unanchored_events} later events are not anchored yet."
+        )
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's head now (the scheduler does it every 15 minutes)."""
+    from privacy_service import clock
+    from privacy_service.audit.checkpoints import sign_head
+    from privacy_service.extensions import db
+
+    checkpoint = sign_head(clock.now())
+    db.session.commit()
+    if checkpoint is None:
+        click.echo("The audit chain is empty: nothing to sign.")
         return
-    click.echo(f"Audit chain BROKEN at {report.problem}", err=True)
-    sys.exit(1)
+    click.echo(f"Signed checkpoint of #{checkpoint.sequence} ({checkpoint.chain_hash}).")
 
 
 @users.command("create-dpo")

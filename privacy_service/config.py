@@ -98,6 +98,13 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "CONFIRMATION_MAX_AGE_HOURS": (int, 48),
     "PASSWORD_RESET_MAX_AGE_HOURS": (int, 2),
     "SESSION_COOKIE_SECURE": (_as_bool, False),
+    # Signed audit checkpoints are also appended here (a JSON line each): keep it off the
+    # database host, append-only (docs/hardening.md).
+    "AUDIT_CHECKPOINT_FILE": (str, None),
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none).
+    "TRUSTED_PROXIES": (int, 0),
+    # Production answers over HTTPS carry Strict-Transport-Security for this long.
+    "HSTS_MAX_AGE": (int, 31_536_000),
     "LANGUAGES": (_as_list, ["en", "fr"]),
     "SCHEDULER_ENABLED": (_as_bool, True),
     "OAUTH_TOKEN_EXPIRES_IN": (int, 900),

@@ -266,6 +266,7 @@ class MessageEventKind(enum.StrEnum):
     CLICKED = "clicked"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
 
 
 class MessageEvent(db.Model):
