@@ -104,6 +104,7 @@ def seed_customer() -> tuple[int, str, str, str, str]:
             form_enabled=False,
             form_key="load-list-form",
             created_at=now,
+            updated_at=now,
         )
         db.session.add(contact_list)
         db.session.flush()
@@ -209,7 +210,10 @@ def _driver(port, tokens, emails, list_id, mix, duration, threads, seed_value, q
                 status, _ = session.request("GET", path)
                 ok = status == 200
             else:
-                body = f'{{"email": "contact{seed_value}-{slot}-{n}@example.org"}}'
+                body = (
+                    f'{{"email": "contact{seed_value}-{slot}-{n}@example.org", '
+                    '"consent_source": "Load test sign-up form", "consent_date": "2025-01-15"}'
+                )
                 status, _ = session.request(
                     "POST",
                     f"/api/v1/lists/{list_id}/contacts",
@@ -258,6 +262,7 @@ def report(title: str, samples: list, elapsed: float) -> dict[str, dict[str, flo
         if not latencies:
             continue
         errors = sum(1 for k, _, _, ok in samples if k == kind and not ok)
+        statuses = sorted({status for k, _, status, ok in samples if k == kind and not ok})
         row = {
             "rps": len(latencies) / elapsed,
             "p50": percentile(latencies, 0.50) * 1000,
@@ -268,7 +273,7 @@ def report(title: str, samples: list, elapsed: float) -> dict[str, dict[str, flo
         figures[kind] = row
         print(
             f"  {kind:<15}{row['rps']:8.1f}{row['p50']:9.1f}{row['p95']:9.1f}{row['p99']:9.1f}"
-            f"{errors:8d}"
+            f"{errors:8d}" + (f"  (status {', '.join(map(str, statuses))})" if statuses else "")
         )
     return figures
 

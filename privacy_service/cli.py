@@ -79,6 +79,122 @@ def keys_add(path: Path | None) -> None:
     click.echo(f"Added key {key_id} to {path}; restart the service to use it.")
 
 
+def _file_keys_only() -> Path:
+    if current_app.config.get("ENCRYPTION_KEYS"):
+        raise click.ClickException(
+            "keys come from PRIVACY_SERVICE_ENCRYPTION_KEYS: rotate them there (put the new key "
+            "first), restart, then run `privacy-service keys reencrypt`"
+        )
+    return crypto.key_file_path(current_app.config, Path(current_app.instance_path))
+
+
+def _reencrypt(batch_size: int) -> None:
+    from privacy_service import reencryption
+
+    pending = sum(reencryption.pending_counts().values())
+    click.echo(f"Re-encrypting {pending} value(s) in batches of {batch_size}...")
+    done = 0
+    while True:
+        count = reencryption.reencrypt_pending(batch_size=batch_size, max_batches=10)
+        if not count:
+            break
+        done += count
+        click.echo(f"  {done}/{pending}")
+    click.echo(f"Re-encrypted {done} value(s); none is left under an older key.")
+
+
+@keys.command("rotate")
+@click.option("--reencrypt", is_flag=True, help="Then re-encrypt every stored value now.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500)
+def keys_rotate(reencrypt: bool, batch_size: int) -> None:
+    """Make a new master key current and re-wrap every organisation's data key under it.
+
+    Running services pick the new key up within a second. Stored values are re-encrypted in the
+    background by the scheduled job (or now, with --reencrypt); then retire the old key.
+    """
+    from privacy_service import audit
+    from privacy_service.extensions import db
+
+    path = _file_keys_only()
+    ring = crypto.keyring()
+    previous = ring.primary_key_id
+    key_id = crypto.rotate_master_key(path, ring.data_keys)
+    crypto.reload_keyring(force=True)
+    audit.record("cli", "crypto.key_rotated", None, {"new_key": key_id, "previous_key": previous})
+    db.session.commit()
+    click.echo(f"Key {key_id} now encrypts; {previous} still decrypts until it is retired.")
+    if reencrypt:
+        _reencrypt(batch_size)
+
+
+@keys.command("reencrypt")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500)
+def keys_reencrypt(batch_size: int) -> None:
+    """Re-encrypt every value still under an older master key (what the job does in batches)."""
+    _reencrypt(batch_size)
+
+
+@keys.command("retire")
+@click.argument("key_id")
+def keys_retire(key_id: str) -> None:
+    """Remove a master key from the key file; refused while any value or data key uses it."""
+    from privacy_service import audit, reencryption
+    from privacy_service.extensions import db
+
+    path = _file_keys_only()
+    ring = crypto.reload_keyring(force=True)
+    if key_id == ring.primary_key_id:
+        raise click.ClickException(f"{key_id} is the key that encrypts; rotate first")
+    if key_id not in ring.key_ids:
+        raise click.ClickException(f"no key {key_id!r} in {path}")
+    in_use = reencryption.values_under_key(key_id)
+    exports = reencryption.sealed_files_under_key(key_id)
+    if exports:
+        in_use["access export files (they expire within days)"] = exports
+    wrapped = (ring.data_keys.wrapping_key_ids(ring.key_id_of) if ring.data_keys else {}).get(
+        key_id, 0
+    )
+    if in_use or wrapped:
+        details = ", ".join(f"{name}: {count}" for name, count in in_use.items())
+        if wrapped:
+            details = ", ".join(filter(None, [details, f"data keys: {wrapped}"]))
+        raise click.ClickException(
+            f"key {key_id} is still in use ({details}); run `privacy-service keys reencrypt`"
+        )
+    crypto.remove_key_from_file(path, key_id)
+    crypto.reload_keyring(force=True)
+    audit.record("cli", "crypto.key_retired", None, {"key": key_id})
+    db.session.commit()
+    click.echo(f"Key {key_id} retired: no stored value or data key uses it.")
+
+
+@keys.command("blind-index")
+@click.argument("step", type=click.Choice(["begin", "build", "switch"]))
+def keys_blind_index(step: str) -> None:
+    """Rotate the blind-index key: begin, build (repeatable, while serving), switch."""
+    from privacy_service import audit, blind_index_rotation
+    from privacy_service.extensions import db
+
+    path = _file_keys_only()
+    if step == "begin":
+        key_id = crypto.begin_blind_index_rotation(path)
+        click.echo(f"Next blind-index key {key_id} added; now run `keys blind-index build`.")
+    elif step == "build":
+        next_key = crypto.next_blind_index_key(path)
+        if next_key is None:
+            raise click.ClickException("no rotation under way: run `keys blind-index begin`")
+        added = blind_index_rotation.build(next_key)
+        click.echo(f"{added} new index value(s) built beside the old ones.")
+    else:
+        try:
+            updated = blind_index_rotation.switch(path)
+        except crypto.KeyConfigurationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        audit.record("cli", "crypto.blind_index_rotated", None, {"rows": updated})
+        db.session.commit()
+        click.echo(f"Switched: {updated} row(s) now carry the new index; the shadow is dropped.")
+
+
 @keys.command("check")
 def keys_check() -> None:
     """Decrypt a stored value to prove the configured keys match the database."""

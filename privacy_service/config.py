@@ -47,6 +47,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "BLIND_INDEX_KEY": (str, None),
     # ... or a JSON key file written by `privacy-service keys generate`.
     "KEY_FILE": (str, None),
+    "DATA_KEY_FILE": (str, None),
     # The service's Ed25519 signing key (base64url seed), else the key file's signing_key.
     "SIGNING_KEY": (str, None),
     "BASE_URL": (str, "http://127.0.0.1:5000"),
