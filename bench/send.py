@@ -273,7 +273,7 @@ def _campaign(app, n: int) -> tuple[int, list[tuple[str, bytes]]]:
 
     from privacy_service import clock
     from privacy_service.accounts.models import Organisation
-    from privacy_service.crypto import blind_index
+    from privacy_service.crypto import blind_index, organisation_scope
     from privacy_service.extensions import db
     from privacy_service.mail import senders
     from privacy_service.mail.campaigns import rendering, service
@@ -325,9 +325,10 @@ def _campaign(app, n: int) -> tuple[int, list[tuple[str, bytes]]]:
             }
             for number, email in enumerate(emails)
         ]
-        ids = db.session.execute(
-            insert(Contact).returning(Contact.id, sort_by_parameter_order=True), contacts
-        ).scalars()
+        with organisation_scope(organisation.id):  # its data key (crypto.py)
+            ids = db.session.execute(
+                insert(Contact).returning(Contact.id, sort_by_parameter_order=True), contacts
+            ).scalars()
         db.session.execute(
             insert(ListMembership),
             [
