@@ -255,6 +255,199 @@ def _peak_resident_kib(pid: int) -> int:
     return 0
 
 
+CAMPAIGN_HTML = (
+    "<style>p { color: #333333; }</style><h1>Hello {{ contact.first_name }}</h1>"
+    "<p>Our spring collection is here, {{ contact.first_name }}. "
+    + "Lorem ipsum dolor sit amet. " * 20
+    + '<a href="https://shop.example.org/spring">See it</a>.</p>'
+)
+
+
+def _campaign(app, n: int) -> tuple[int, list[tuple[str, bytes]]]:
+    """A campaign ready to send to ``n`` consenting subscribers of a new organisation (15k plan,
+    approved, confirmed sender whose domain has its DKIM key, as every customer's has); and the
+    same messages pre-rendered for the raw loop (untimed)."""
+    from datetime import timedelta
+
+    from sqlalchemy import delete, insert
+
+    from privacy_service import clock
+    from privacy_service.accounts.models import Organisation
+    from privacy_service.crypto import blind_index, organisation_scope
+    from privacy_service.extensions import db
+    from privacy_service.mail import senders
+    from privacy_service.mail.campaigns import rendering, service
+    from privacy_service.mail.list_consent import (
+        ImportedConsent,
+        record_imported_subscriptions,
+    )
+    from privacy_service.mail.models import Contact, ContactList, ListMembership, MessageEvent
+    from privacy_service.mail.outbox import _content
+    from privacy_service.mail.outbox_models import OutboxMessage
+    from privacy_service.plans import service as plans
+
+    with app.app_context():
+        now = clock.now()
+        organisation = Organisation(
+            name="Fleurs SARL",
+            created_at=now - timedelta(days=30),
+            timezone="Europe/Paris",
+            sending_approved_at=now - timedelta(days=1),
+        )
+        db.session.add(organisation)
+        db.session.flush()
+        plans.start_subscription(organisation.id, plans.plan_by_code("15k"), "monthly", now)
+        address = senders.add_address(
+            organisation.id, "news@fleurs.example", "Fleurs", "bench", now
+        )
+        address.verified_at = now
+        contact_list = ContactList(
+            organisation_id=organisation.id,
+            name="Newsletter",
+            kind="marketing",
+            form_enabled=False,
+            form_key=os.urandom(12).hex(),
+            created_at=now,
+            updated_at=now,
+        )
+        db.session.add(contact_list)
+        db.session.flush()
+        emails = [f"reader{number}@example.org" for number in range(n)]
+        contacts = [
+            {
+                "organisation_id": organisation.id,
+                "email": email,
+                "email_index": blind_index(email),
+                "name": f"Camille{number} Martin",
+                "attributes": {"city": "Lyon"},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for number, email in enumerate(emails)
+        ]
+        with organisation_scope(organisation.id):  # its data key (crypto.py)
+            ids = db.session.execute(
+                insert(Contact).returning(Contact.id, sort_by_parameter_order=True), contacts
+            ).scalars()
+        db.session.execute(
+            insert(ListMembership),
+            [
+                {
+                    "list_id": contact_list.id,
+                    "contact_id": contact_id,
+                    "status": "subscribed",
+                    "origin": "import",
+                    "consent_source": "Sign-up form",
+                    "consent_at": now - timedelta(days=10),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for contact_id in ids
+            ],
+        )
+        record_imported_subscriptions(
+            [
+                ImportedConsent(c["email"], c["email_index"], now - timedelta(days=10), "form")
+                for c in contacts
+            ],
+            organisation_id=organisation.id,
+            list_id=contact_list.id,
+            import_job_id=0,
+            now=now,
+            actor="bench",
+        )
+        campaign = service.save_draft(
+            organisation.id,
+            {
+                "name": "Spring news",
+                "subject": "Spring news for {{ contact.first_name }}",
+                "sender_address_id": address.id,
+                "list_id": contact_list.id,
+                "segment_id": None,
+                "language": "en",
+                "html_body": CAMPAIGN_HTML,
+                "text_body": "",
+            },
+            now,
+            "bench",
+        )
+        # The sender address's confirmation mail is not part of the campaign.
+        db.session.execute(delete(MessageEvent))
+        db.session.execute(delete(OutboxMessage))
+        db.session.commit()
+        template = service.compiled(campaign)
+        sender = service.sender_of(campaign)
+        rendered = []
+        for contact in contacts:
+            links = service.links_for(campaign, contact["email_index"])
+            parts = service.render_for(
+                campaign,
+                template,
+                email=contact["email"],
+                name=contact["name"],
+                attributes=contact["attributes"],
+                links=links,
+                org_name=organisation.name,
+            )
+            message = rendering.build_message(
+                parts,
+                sender=sender,
+                recipient=contact["email"],
+                language=campaign.language,
+                unsubscribe_url=links.unsubscribe,
+                unsubscribe_mailto_url=rendering.unsubscribe_mailto(links.unsubscribe_token),
+            )
+            rendered.append((contact["email"], _content(message, contact["email"], now)))
+        campaign_id = campaign.id
+        db.session.remove()
+    return campaign_id, rendered
+
+
+def raw_bytes_round(port: int, messages: list[tuple[str, bytes]]) -> float:
+    """Seconds for a plain smtplib loop over one connection, messages already bytes."""
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for n, (recipient, data) in enumerate(messages):
+            client.sendmail(
+                "bounces@privacy.example",
+                [recipient],
+                f"Message-ID: <raw{n}@x>\r\n".encode() + data,
+            )
+    return time.perf_counter() - started
+
+
+def campaign_round(app, campaign_id: int, n: int, batch_size: int, count) -> float:
+    """Seconds from "send now" until the sink has all ``n`` messages. A ``privacy-service
+    worker`` process is running (it sends, and dispatches when idle: its producer hook); this
+    process starts the campaign (the audience is fixed) and dispatches it too, as a second
+    worker's hook would (renders, checks consent, suppression and quota per recipient, queues
+    in chunks; the campaign's row lock keeps the two from taking the same chunk)."""
+    from privacy_service import clock
+    from privacy_service.extensions import db
+    from privacy_service.mail.campaigns import service
+    from privacy_service.mail.campaigns.dispatch import dispatch_campaign
+    from privacy_service.mail.campaigns.models import Campaign
+
+    worker = _worker_process(app, batch_size)
+    try:
+        before = count.value
+        started = time.perf_counter()
+        with app.app_context():
+            campaign = db.session.get(Campaign, campaign_id)
+            service.start_sending(campaign, clock.now(), "bench")
+            db.session.commit()
+            dispatch_campaign(campaign_id, clock.now)
+            db.session.remove()
+        while count.value - before < n:
+            if worker.poll() is not None:
+                raise RuntimeError("the worker stopped: " + worker.stderr.read()[-2000:])
+            time.sleep(0.005)
+        return time.perf_counter() - started
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=120)
+
+
 def _prepare_database(url: str) -> None:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
@@ -275,6 +468,11 @@ def main() -> None:
         help="peak Python allocations too (tracemalloc slows the round: not for the ratio)",
     )
     parser.add_argument("--dkim", action="store_true", help="sign with a 2048-bit key (dkimpy)")
+    parser.add_argument(
+        "--campaign",
+        action="store_true",
+        help="also a campaign end to end (dispatch + delivery) against its own raw loop",
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     args = parser.parse_args()
 
@@ -328,6 +526,15 @@ def main() -> None:
         assert count.value - before == n, "the sink got more messages than sent"
         deployed_times.append(seconds)
         worker_resident = max(worker_resident, resident)
+    campaign_raw_times, campaign_times = [], []
+    if args.campaign:
+        for _ in range(args.rounds):
+            campaign_id, rendered = _campaign(app, n)
+            before = count.value
+            campaign_raw_times.append(raw_bytes_round(port, rendered))
+            assert count.value - before == n, "the sink did not get every raw message"
+            del rendered
+            campaign_times.append(campaign_round(app, campaign_id, n, args.batch_size, count))
     sink.terminate()
 
     def rate(times: list[float]) -> float:
@@ -357,6 +564,15 @@ def main() -> None:
         f"ratio {delivery / raw:.2f}x"
     )
     print(f"enqueue_many alone: {n / statistics.median(enqueue_times):.0f} messages/s")
+    if args.campaign:
+        campaign_raw, campaign = rate(campaign_raw_times), rate(campaign_times)
+        print(
+            f"campaign: raw smtplib loop, its pre-rendered messages: {campaign_raw:8.0f} messages/s"
+        )
+        print(
+            f"campaign end to end (send now: dispatch + delivery, DKIM): {campaign:8.0f} msg/s "
+            f" ratio {campaign / campaign_raw:.2f}x"
+        )
     if args.trace_memory:
         print(f"peak Python allocations of an in-process outbox round: {peak / 2**20:.1f} MiB")
     resident = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -101,14 +101,15 @@ def insert_rows_with_ids(table: Table, rows: list[dict[str, Any]]) -> list[int]:
     """Insert ``rows``; their new ids, in the order of ``rows``."""
     if not rows:
         return []
-    if is_postgresql():
-        ids = reserve_ids(table, len(rows))
-        _copy(table, [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)])
-        return ids
-    inserted = db.session.execute(
-        table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
-    )
-    return list(inserted.scalars())
+    with organisation_scope(_organisation_of(table, rows)):
+        if is_postgresql():
+            ids = reserve_ids(table, len(rows))
+            _copy(table, [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)])
+            return ids
+        inserted = db.session.execute(
+            table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
+        )
+        return list(inserted.scalars())
 
 
 def _copy(table: Table, rows: list[dict[str, Any]]) -> None:

@@ -28,6 +28,7 @@ from privacy_service import audit, signing
 from privacy_service.crypto import blind_index
 from privacy_service.errors import InvalidInput, NotFound
 from privacy_service.extensions import db
+from privacy_service.mail import dkim_rsa
 from privacy_service.mail.outbox_models import SenderAddress, SenderDomain
 
 # RFC 6376 §5.4.1 plus RFC 8058 §4: List-Unsubscribe-Post must be covered by the signature.
@@ -225,8 +226,12 @@ class DkimSigners:
     def _keys_of(self, organisation_id: int) -> dict[str, tuple[bytes, bytes]]:
         keys = self._keys.get(organisation_id)
         if keys is None:
+            # Parsed once per batch; OpenSSL computes the RSA step (mail/dkim_rsa.py).
             keys = {
-                domain.domain: (domain.dkim_selector.encode(), domain.dkim_private_key)
+                domain.domain: (
+                    domain.dkim_selector.encode(),
+                    dkim_rsa.SigningKey(domain.dkim_private_key),
+                )
                 for domain in organisation_domains(organisation_id)
             }
             self._keys[organisation_id] = keys
