@@ -1,20 +1,26 @@
 """Sending throughput: the outbox and its worker against a raw smtplib loop (issue 8).
 
-    .venv/bin/python bench/send.py [--messages 10000] [--rounds 1] [--batch-size 200] [--dkim]
+    .venv/bin/python bench/send.py [--messages 10000] [--rounds 1] [--batch-size 200]
+                                   [--mark-group 20] [--dkim] [--database-url URL]
 
 Recreates the PostgreSQL database ``bench_outbox_send`` (``--database-url`` or
-``BENCH_DATABASE_URL`` to change), starts an aiosmtpd sink in its own process on a free loopback
-port (it advertises PIPELINING, as Postfix does, and accepts everything), pre-renders N campaign
-messages (one per recipient), then in the same run:
+``BENCH_DATABASE_URL`` to change; a ``sqlite:///file`` URL runs on SQLite), starts an aiosmtpd
+sink in its own process on a free loopback port (it advertises PIPELINING, as Postfix does, and
+accepts everything), pre-renders N campaign messages (one per recipient), then in the same run:
 
 - raw: one smtplib connection sending the same pre-rendered messages, one ``sendmail`` each;
-- outbox: ``outbox.enqueue_many`` of the same messages in one transaction (rows, encrypted
-  addresses and bodies, "queued" events), then one ``OutboxWorker`` delivering until nothing is
-  due (claims, one connection per batch, a "sent" mark and event committed per message).
+- outbox, in one process: ``outbox.enqueue_many`` of the same messages in one transaction
+  (rows, encrypted addresses and bodies, "queued" events), then one ``OutboxWorker`` in this
+  process delivering until nothing is due (claims, one connection per batch, "sent" marks and
+  events per group of ``OUTBOX_MARK_GROUP``); timed separately too ("delivery alone");
+- outbox, as deployed: a ``privacy-service worker`` process already running (as in
+  production) while this process queues the messages in transactions of 500 (as a campaign's
+  dispatch does); timed from the first enqueue until the sink has received every message.
 
-It prints messages/s of both, the ratio (target: outbox >= 0.7x raw) end to end and for the
-delivery alone, and the peak memory (Python allocations of the outbox round, and the process's
-maximum resident size). Not part of the test suite.
+Every figure counts messages the sink received. It prints messages/s of each, the ratios to
+raw (target: outbox >= 0.7x raw) and the peak memory (maximum resident size of this process,
+which also holds the N pre-rendered messages, and of the worker process; ``--trace-memory``
+adds the Python allocations of the in-process round). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ import asyncio
 import multiprocessing
 import os
 import resource
+import signal
 import smtplib
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -103,17 +111,17 @@ def raw_round(port: int, messages: list[tuple[str, EmailMessage]]) -> float:
     return time.perf_counter() - started
 
 
-def outbox_round(app, messages, batch_size: int, dkim: bool) -> tuple[float, float, int]:
-    """(enqueue seconds, delivery seconds, messages tried) through the outbox and a worker."""
+def _organisation(app, dkim: bool) -> int:
+    """A fresh organisation (and, with ``dkim``, a signing key for acme.example); the outbox
+    emptied."""
     from sqlalchemy import delete
 
     from privacy_service import clock
     from privacy_service.accounts.models import Organisation
     from privacy_service.extensions import db
-    from privacy_service.mail import outbox, senders
+    from privacy_service.mail import senders
     from privacy_service.mail.models import MessageEvent
     from privacy_service.mail.outbox_models import OutboxMessage
-    from privacy_service.mail.outbox_worker import OutboxWorker
 
     with app.app_context():
         db.session.execute(delete(MessageEvent))
@@ -124,15 +132,35 @@ def outbox_round(app, messages, batch_size: int, dkim: bool) -> tuple[float, flo
         if dkim:
             senders.domain_for(organisation.id, "acme.example", clock.now())
         db.session.commit()
-        items = [
-            outbox.OutgoingMessage(
-                message=message,
-                recipient=recipient,
-                organisation_id=organisation.id,
-                campaign_id=1,
-            )
-            for recipient, message in messages
-        ]
+        organisation_id = organisation.id
+        db.session.remove()
+    return organisation_id
+
+
+def _items(messages, organisation_id: int) -> list:
+    from privacy_service.mail import outbox
+
+    return [
+        outbox.OutgoingMessage(
+            message=message,
+            recipient=recipient,
+            organisation_id=organisation_id,
+            campaign_id=1,
+        )
+        for recipient, message in messages
+    ]
+
+
+def outbox_round(app, messages, batch_size: int, dkim: bool) -> tuple[float, float, int]:
+    """(enqueue seconds, delivery seconds, messages tried): the outbox and a worker, one after
+    the other in this process."""
+    from privacy_service import clock
+    from privacy_service.extensions import db
+    from privacy_service.mail import outbox
+    from privacy_service.mail.outbox_worker import OutboxWorker
+
+    items = _items(messages, _organisation(app, dkim))
+    with app.app_context():
         started = time.perf_counter()
         outbox.enqueue_many(items, clock.now())
         db.session.commit()
@@ -144,11 +172,103 @@ def outbox_round(app, messages, batch_size: int, dkim: bool) -> tuple[float, flo
     return enqueued - started, delivered - enqueued, tried
 
 
+def _worker_process(app, batch_size: int) -> subprocess.Popen:
+    """``privacy-service worker`` with this app's database, keys, relay and settings."""
+    config = app.config
+    names = (
+        "SECRET_KEY",
+        "ENCRYPTION_KEYS",
+        "BLIND_INDEX_KEY",
+        "SIGNING_KEY",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "SMTP_SECURITY",
+        "MAIL_FROM",
+        "OUTBOX_MARK_GROUP",
+        "OUTBOX_SEND_ON_COMMIT",
+    )
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PRIVACY_SERVICE_DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
+        "PRIVACY_SERVICE_INSTANCE_PATH": app.instance_path,
+        "PRIVACY_SERVICE_SCHEDULER_ENABLED": "false",
+        "PRIVACY_SERVICE_LOG_LEVEL": "WARNING",
+        **{f"PRIVACY_SERVICE_{name}": str(config[name]) for name in names},
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from privacy_service.cli import main; main()",
+            "worker",
+            "--batch-size",
+            str(batch_size),
+            "--poll",
+            "0.1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "running" in process.stdout.readline(), process.stderr.read()
+    return process
+
+
+def deployed_round(
+    app, messages, batch_size: int, dkim: bool, count, chunk: int
+) -> tuple[float, int]:
+    """(seconds, worker's peak resident KiB): a worker process already running while this
+    process queues the messages, ``chunk`` per transaction; timed until the sink has them all."""
+    from privacy_service import clock
+    from privacy_service.extensions import db
+    from privacy_service.mail import outbox
+
+    items = _items(messages, _organisation(app, dkim))
+    worker = _worker_process(app, batch_size)
+    try:
+        before = count.value
+        started = time.perf_counter()
+        with app.app_context():
+            for first in range(0, len(items), chunk):
+                outbox.enqueue_many(items[first : first + chunk], clock.now())
+                db.session.commit()
+            db.session.remove()
+        while count.value - before < len(items):
+            if worker.poll() is not None:
+                raise RuntimeError("the worker stopped: " + worker.stderr.read()[-2000:])
+            time.sleep(0.005)
+        seconds = time.perf_counter() - started
+        resident = _peak_resident_kib(worker.pid)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=120)
+    return seconds, resident
+
+
+def _peak_resident_kib(pid: int) -> int:
+    """A live process's peak resident size (Linux: VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _prepare_database(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    else:
+        recreate_database(url)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--mark-group", type=int, default=None, help="OUTBOX_MARK_GROUP")
+    parser.add_argument("--chunk", type=int, default=500, help="messages per enqueue (deployed)")
     parser.add_argument(
         "--trace-memory",
         action="store_true",
@@ -165,7 +285,7 @@ def main() -> None:
     sink.start()
     ready.wait(30)
 
-    recreate_database(args.database_url)
+    _prepare_database(args.database_url)
     app = bench_app(args.database_url, "send")
     app.config.update(
         SMTP_HOST="127.0.0.1",
@@ -174,18 +294,21 @@ def main() -> None:
         OUTBOX_SEND_ON_COMMIT="off",
         MAIL_FROM="Privacy Service <bounces@privacy.example>",
     )
+    if args.mark_group is not None:
+        app.config["OUTBOX_MARK_GROUP"] = args.mark_group
     with app.app_context():
         from flask_migrate import upgrade
 
         upgrade()
 
     messages = _messages(args.messages)
-    raw_times, enqueue_times, delivery_times = [], [], []
-    peak = 0
+    n = args.messages
+    raw_times, enqueue_times, delivery_times, deployed_times = [], [], [], []
+    peak = worker_resident = 0
     for _ in range(args.rounds):
         before = count.value
         raw_times.append(raw_round(port, messages))
-        assert count.value - before == args.messages, "the sink did not get every raw message"
+        assert count.value - before == n, "the sink did not get every raw message"
         before = count.value
         if args.trace_memory:
             tracemalloc.start()
@@ -195,33 +318,50 @@ def main() -> None:
         if args.trace_memory:
             peak = max(peak, tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
-        assert tried == args.messages and count.value - before == args.messages, (
-            "the sink did not get every outbox message"
-        )
+        assert tried == n and count.value - before == n, "the sink did not get every outbox message"
         enqueue_times.append(enqueue_seconds)
         delivery_times.append(delivery_seconds)
+        before = count.value
+        seconds, resident = deployed_round(
+            app, messages, args.batch_size, args.dkim, count, args.chunk
+        )
+        assert count.value - before == n, "the sink got more messages than sent"
+        deployed_times.append(seconds)
+        worker_resident = max(worker_resident, resident)
     sink.terminate()
 
-    n = args.messages
-    raw = n / statistics.median(raw_times)
-    total = n / statistics.median(
-        [e + d for e, d in zip(enqueue_times, delivery_times, strict=True)]
-    )
-    delivery = n / statistics.median(delivery_times)
-    print(f"messages: {n}, rounds: {args.rounds}, batch size: {args.batch_size}, dkim: {args.dkim}")
-    print(f"raw smtplib loop, one connection:     {raw:8.0f} messages/s")
+    def rate(times: list[float]) -> float:
+        return n / statistics.median(times)
+
+    raw = rate(raw_times)
+    total = rate([e + d for e, d in zip(enqueue_times, delivery_times, strict=True)])
+    delivery = rate(delivery_times)
+    deployed = rate(deployed_times)
+    engine = args.database_url.split(":", 1)[0].split("+", 1)[0]
     print(
-        f"outbox, enqueue + worker (end to end): {total:8.0f} messages/s  ratio {total / raw:.2f}x"
+        f"messages: {n}, rounds: {args.rounds}, database: {engine}, "
+        f"batch size: {args.batch_size}, mark group: {app.config['OUTBOX_MARK_GROUP']}, "
+        f"dkim: {args.dkim}"
+    )
+    print(f"raw smtplib loop, one connection:                 {raw:8.0f} messages/s")
+    print(
+        f"outbox as deployed (worker process, enqueue in {args.chunk}s): "
+        f"{deployed:8.0f} messages/s  ratio {deployed / raw:.2f}x"
     )
     print(
-        f"outbox, worker delivery alone:         {delivery:8.0f} messages/s  "
+        f"outbox in one process, enqueue then worker:       {total:8.0f} messages/s  "
+        f"ratio {total / raw:.2f}x"
+    )
+    print(
+        f"outbox worker delivery alone:                     {delivery:8.0f} messages/s  "
         f"ratio {delivery / raw:.2f}x"
     )
     print(f"enqueue_many alone: {n / statistics.median(enqueue_times):.0f} messages/s")
     if args.trace_memory:
-        print(f"peak Python allocations of an outbox round: {peak / 2**20:.1f} MiB")
+        print(f"peak Python allocations of an in-process outbox round: {peak / 2**20:.1f} MiB")
     resident = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"max resident size of this process: {resident:.0f} MiB")
+    print(f"max resident size: this process {resident:.0f} MiB (holds the {n} pre-rendered")
+    print(f"  messages), the worker process {worker_resident / 1024:.0f} MiB")
     print("target: outbox >= 0.70x raw")
 
 

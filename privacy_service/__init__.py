@@ -27,7 +27,12 @@ from privacy_service.extensions import (
 from privacy_service.i18n import LANGUAGE_NAMES, elide, language_name, select_locale
 from privacy_service.logs import configure_logging
 from privacy_service.operator import transfers
-from privacy_service.web import CookieSessionInterface, register_security_headers
+from privacy_service.web import (
+    BoundedIntegerConverter,
+    CookieSessionInterface,
+    register_input_guard,
+    register_security_headers,
+)
 
 PACKAGE_DIR = Path(__file__).parent
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
@@ -81,6 +86,7 @@ BLUEPRINTS = (
 
 # Modules whose import registers subject-data providers and scheduled jobs.
 REGISTRATION_MODULES = (
+    "privacy_service.audit.jobs",
     "privacy_service.accounts.subject_data",
     "privacy_service.accounts.jobs",
     "privacy_service.oauth.jobs",
@@ -88,6 +94,8 @@ REGISTRATION_MODULES = (
     "privacy_service.mail.subject_data",
     "privacy_service.mail.list_consent",
     "privacy_service.mail.jobs",
+    "privacy_service.mail.campaigns.subject_data",
+    "privacy_service.mail.campaigns.jobs",
     "privacy_service.requests.subject_data",
     "privacy_service.requests.jobs",
     "privacy_service.plans.jobs",
@@ -96,12 +104,11 @@ REGISTRATION_MODULES = (
     "privacy_service.accounts.retention",
     "privacy_service.consent.retention",
     "privacy_service.mail.retention",
+    "privacy_service.mail.campaigns.retention",
     "privacy_service.oauth.retention",
     "privacy_service.plans.retention",
     "privacy_service.requests.retention",
     "privacy_service.webhooks.retention",
-    "privacy_service.mail.campaigns.subject_data",
-    "privacy_service.mail.campaigns.retention",
     "privacy_service.operator.subject_data",
     "privacy_service.operator.retention",
     "privacy_service.retention.declarations",
@@ -119,6 +126,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     instance_path = Path(settings.get("INSTANCE_PATH") or PACKAGE_DIR.parent / "instance")
     app = Flask(__name__, instance_path=str(instance_path.resolve()))
     app.session_interface = CookieSessionInterface()
+    # Before any blueprint adds a route: every <int:...> is bounded (web.py).
+    app.url_map.converters["int"] = BoundedIntegerConverter
     app.config.update(build_flask_config(settings, instance_path))
     app.config.update(config)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(_translation_directories())
@@ -154,6 +163,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     register_security_headers(app)
+    register_input_guard(app)
     templating.init_app(app)
     transfers.check_smtp_relay(app.config)
     app.add_template_filter(elide, "elide")

@@ -79,6 +79,122 @@ def keys_add(path: Path | None) -> None:
     click.echo(f"Added key {key_id} to {path}; restart the service to use it.")
 
 
+def _file_keys_only() -> Path:
+    if current_app.config.get("ENCRYPTION_KEYS"):
+        raise click.ClickException(
+            "keys come from PRIVACY_SERVICE_ENCRYPTION_KEYS: rotate them there (put the new key "
+            "first), restart, then run `privacy-service keys reencrypt`"
+        )
+    return crypto.key_file_path(current_app.config, Path(current_app.instance_path))
+
+
+def _reencrypt(batch_size: int) -> None:
+    from privacy_service import reencryption
+
+    pending = sum(reencryption.pending_counts().values())
+    click.echo(f"Re-encrypting {pending} value(s) in batches of {batch_size}...")
+    done = 0
+    while True:
+        count = reencryption.reencrypt_pending(batch_size=batch_size, max_batches=10)
+        if not count:
+            break
+        done += count
+        click.echo(f"  {done}/{pending}")
+    click.echo(f"Re-encrypted {done} value(s); none is left under an older key.")
+
+
+@keys.command("rotate")
+@click.option("--reencrypt", is_flag=True, help="Then re-encrypt every stored value now.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500)
+def keys_rotate(reencrypt: bool, batch_size: int) -> None:
+    """Make a new master key current and re-wrap every organisation's data key under it.
+
+    Running services pick the new key up within a second. Stored values are re-encrypted in the
+    background by the scheduled job (or now, with --reencrypt); then retire the old key.
+    """
+    from privacy_service import audit
+    from privacy_service.extensions import db
+
+    path = _file_keys_only()
+    ring = crypto.keyring()
+    previous = ring.primary_key_id
+    key_id = crypto.rotate_master_key(path, ring.data_keys)
+    crypto.reload_keyring(force=True)
+    audit.record("cli", "crypto.key_rotated", None, {"new_key": key_id, "previous_key": previous})
+    db.session.commit()
+    click.echo(f"Key {key_id} now encrypts; {previous} still decrypts until it is retired.")
+    if reencrypt:
+        _reencrypt(batch_size)
+
+
+@keys.command("reencrypt")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500)
+def keys_reencrypt(batch_size: int) -> None:
+    """Re-encrypt every value still under an older master key (what the job does in batches)."""
+    _reencrypt(batch_size)
+
+
+@keys.command("retire")
+@click.argument("key_id")
+def keys_retire(key_id: str) -> None:
+    """Remove a master key from the key file; refused while any value or data key uses it."""
+    from privacy_service import audit, reencryption
+    from privacy_service.extensions import db
+
+    path = _file_keys_only()
+    ring = crypto.reload_keyring(force=True)
+    if key_id == ring.primary_key_id:
+        raise click.ClickException(f"{key_id} is the key that encrypts; rotate first")
+    if key_id not in ring.key_ids:
+        raise click.ClickException(f"no key {key_id!r} in {path}")
+    in_use = reencryption.values_under_key(key_id)
+    exports = reencryption.sealed_files_under_key(key_id)
+    if exports:
+        in_use["access export files (they expire within days)"] = exports
+    wrapped = (ring.data_keys.wrapping_key_ids(ring.key_id_of) if ring.data_keys else {}).get(
+        key_id, 0
+    )
+    if in_use or wrapped:
+        details = ", ".join(f"{name}: {count}" for name, count in in_use.items())
+        if wrapped:
+            details = ", ".join(filter(None, [details, f"data keys: {wrapped}"]))
+        raise click.ClickException(
+            f"key {key_id} is still in use ({details}); run `privacy-service keys reencrypt`"
+        )
+    crypto.remove_key_from_file(path, key_id)
+    crypto.reload_keyring(force=True)
+    audit.record("cli", "crypto.key_retired", None, {"key": key_id})
+    db.session.commit()
+    click.echo(f"Key {key_id} retired: no stored value or data key uses it.")
+
+
+@keys.command("blind-index")
+@click.argument("step", type=click.Choice(["begin", "build", "switch"]))
+def keys_blind_index(step: str) -> None:
+    """Rotate the blind-index key: begin, build (repeatable, while serving), switch."""
+    from privacy_service import audit, blind_index_rotation
+    from privacy_service.extensions import db
+
+    path = _file_keys_only()
+    if step == "begin":
+        key_id = crypto.begin_blind_index_rotation(path)
+        click.echo(f"Next blind-index key {key_id} added; now run `keys blind-index build`.")
+    elif step == "build":
+        next_key = crypto.next_blind_index_key(path)
+        if next_key is None:
+            raise click.ClickException("no rotation under way: run `keys blind-index begin`")
+        added = blind_index_rotation.build(next_key)
+        click.echo(f"{added} new index value(s) built beside the old ones.")
+    else:
+        try:
+            updated = blind_index_rotation.switch(path)
+        except crypto.KeyConfigurationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        audit.record("cli", "crypto.blind_index_rotated", None, {"rows": updated})
+        db.session.commit()
+        click.echo(f"Switched: {updated} row(s) now carry the new index; the shadow is dropped.")
+
+
 @keys.command("check")
 def keys_check() -> None:
     """Decrypt a stored value to prove the configured keys match the database."""
@@ -94,16 +210,46 @@ def keys_check() -> None:
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the whole chain; exit 1 naming the first altered, removed or moved event."""
+@click.option(
+    "--checkpoints",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A copy of the checkpoint file kept elsewhere, checked too.",
+)
+def audit_verify(checkpoint_file: Path | None) -> None:
+    """Check the whole chain against its signed checkpoints; exit 1 naming the first altered,
+    removed, moved or re-hashed event, or a truncated end."""
     from privacy_service.audit import verify_chain
+    from privacy_service.audit.checkpoints import read_file
 
-    report = verify_chain()
-    if report.intact:
-        click.echo(f"Audit chain intact: {report.events_checked} events verified.")
+    report = verify_chain(read_file(checkpoint_file) if checkpoint_file else ())
+    if not report.intact:
+        click.echo(f"Audit chain BROKEN at {report.problem}", err=True)
+        sys.exit(1)
+    click.echo(f"Audit chain intact: {report.events_checked} events verified.")
+    if report.anchored_at is None:
+        click.echo("No signed checkpoint yet: truncation and re-hashing cannot be detected.")
+    else:
+        click.echo(
+            f"Anchored by the signed checkpoint of #{report.anchored_at}; "
+            f"{report.unanchored_events} later events are not anchored yet."
+        )
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's head now (the scheduler does it every 15 minutes)."""
+    from privacy_service import clock
+    from privacy_service.audit.checkpoints import sign_head
+    from privacy_service.extensions import db
+
+    checkpoint = sign_head(clock.now())
+    db.session.commit()
+    if checkpoint is None:
+        click.echo("The audit chain is empty: nothing to sign.")
         return
-    click.echo(f"Audit chain BROKEN at {report.problem}", err=True)
-    sys.exit(1)
+    click.echo(f"Signed checkpoint of #{checkpoint.sequence} ({checkpoint.chain_hash}).")
 
 
 @users.command("create-dpo")

@@ -47,6 +47,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "BLIND_INDEX_KEY": (str, None),
     # ... or a JSON key file written by `privacy-service keys generate`.
     "KEY_FILE": (str, None),
+    "DATA_KEY_FILE": (str, None),
     # The service's Ed25519 signing key (base64url seed), else the key file's signing_key.
     "SIGNING_KEY": (str, None),
     "BASE_URL": (str, "http://127.0.0.1:5000"),
@@ -76,6 +77,10 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "OUTBOX_POLL_SECONDS": (float, 2.0),
     # A claimed batch not finished within this time is taken back (its worker died).
     "OUTBOX_CLAIM_SECONDS": (float, 300.0),
+    # Messages accepted by the relay whose "sent" marks are written together, and how long the
+    # first may wait: the bound on duplicates after a worker is killed (docs/sending.md).
+    "OUTBOX_MARK_GROUP": (int, 20),
+    "OUTBOX_MARK_SECONDS": (float, 1.0),
     # Temporary failures: exponential back-off with jitter, then "failed" after the last attempt.
     "OUTBOX_MAX_ATTEMPTS": (int, 12),
     "OUTBOX_RETRY_BASE_SECONDS": (float, 60.0),
@@ -94,6 +99,13 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "CONFIRMATION_MAX_AGE_HOURS": (int, 48),
     "PASSWORD_RESET_MAX_AGE_HOURS": (int, 2),
     "SESSION_COOKIE_SECURE": (_as_bool, False),
+    # Signed audit checkpoints are also appended here (a JSON line each): keep it off the
+    # database host, append-only (docs/hardening.md).
+    "AUDIT_CHECKPOINT_FILE": (str, None),
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none).
+    "TRUSTED_PROXIES": (int, 0),
+    # Production answers over HTTPS carry Strict-Transport-Security for this long.
+    "HSTS_MAX_AGE": (int, 31_536_000),
     "LANGUAGES": (_as_list, ["en", "fr"]),
     "SCHEDULER_ENABLED": (_as_bool, True),
     "OAUTH_TOKEN_EXPIRES_IN": (int, 900),

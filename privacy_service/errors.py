@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, make_response, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from privacy_service.extensions import is_api_request
 
@@ -147,7 +147,13 @@ def register_error_handlers(app: Flask) -> None:
         if error.response is not None and status in (401,) and is_api_request():
             return error.response
         message = HTTP_MESSAGES.get(status, error.description)
-        return error_response(status, HTTP_CODES.get(status, "http_error"), message)
+        response = make_response(
+            error_response(status, HTTP_CODES.get(status, "http_error"), message)
+        )
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            # RFC 9110 §15.5.6: a 405 says which methods the resource does allow.
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> ResponseReturnValue:

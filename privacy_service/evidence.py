@@ -11,6 +11,8 @@ current transaction only and that the triggers honour:
   ``consent.service.purge_records`` (or ``erase_subject``), which writes the audit event.
 - ``permit("reencrypt")``: UPDATE of the encrypted columns only (``email``, ``ip_address``,
   ``user_agent``), for key rotation; any other column changed is still refused.
+- ``permit("reindex")``: UPDATE of ``email_index`` only, for the blind-index key rotation
+  (``blind_index_rotation.switch``; migration ``retention_0003``).
 
 PostgreSQL: the flag is the custom setting ``privacy_service.evidence_permit``, set with
 ``set_config(..., is_local => true)``, so it ends with the transaction whatever happens. SQLite has
@@ -37,10 +39,10 @@ from privacy_service.extensions import db
 SETTING = "privacy_service.evidence_permit"
 SQLITE_GET = "privacy_service_evidence_permit"
 SQLITE_SET = "privacy_service_set_evidence_permit"
-PERMITS = ("purge", "reencrypt")
+PERMITS = ("purge", "reencrypt", "reindex")
 ENCRYPTED_COLUMNS = ("email", "ip_address", "user_agent")
 
-Permit = Literal["purge", "reencrypt"]
+Permit = Literal["purge", "reencrypt", "reindex"]
 
 
 class EvidenceImmutable(RuntimeError):

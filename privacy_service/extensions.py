@@ -21,7 +21,20 @@ from privacy_service.database import Base
 
 
 class JsonErrorResourceProtector(ResourceProtector):
-    """Bearer-token checks whose failures use the service's one JSON error format."""
+    """Bearer-token checks whose failures use the service's one JSON error format; each
+    protected view declares the scopes it needs (``route_access``)."""
+
+    def __call__(self, scopes: Any = None, optional: bool = False, **kwargs: Any) -> Any:
+        from privacy_service.route_access import Access, Kind, declare
+
+        protect = super().__call__(scopes, optional, **kwargs)
+        wanted = [scopes] if isinstance(scopes, str) else list(scopes or [])
+        access = Access(Kind.PUBLIC, reason="optional token") if optional else None
+
+        def decorator(view: Any) -> Any:
+            return declare(access or Access(Kind.OAUTH, scopes=tuple(wanted)))(protect(view))
+
+        return decorator
 
     def acquire_token(self, scopes: Any = None, **kwargs: Any) -> Any:
         """Authlib's own, except that the request object carries the path, not ``request.url``:

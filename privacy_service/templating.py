@@ -13,6 +13,8 @@ from flask import Flask, abort, send_from_directory
 from flask.typing import ResponseReturnValue
 from jinja2 import ChoiceLoader, FileSystemLoader
 
+from privacy_service.route_access import public
+
 REPOSITORY_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -31,6 +33,7 @@ def init_app(app: Flask) -> None:
 
     # Always routed, so an override may call url_for('brand_static', ...); 404 without a folder.
     @app.get("/brand/<path:filename>", endpoint="brand_static")
+    @public("brand assets of the template overrides")
     def brand_static(filename: str) -> ResponseReturnValue:
         if directory is None:
             abort(404)

@@ -12,20 +12,70 @@ from typing import Any
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import request
 from flask_babel import lazy_gettext
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from flask_babel.speaklater import LazyString
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 from werkzeug.datastructures import MultiDict
 
 from privacy_service.errors import DomainError, InvalidInput
 
 EMAIL_MAX_LENGTH = 254
+# Ids and counts are 32-bit INTEGER columns on PostgreSQL: a larger number names nothing.
+MAX_ID = 2**31 - 1
+
+
+def _accept_lazy_messages() -> None:
+    """Marshmallow wraps a ``str`` message in a list but not a lazy translation, which a
+    validator's error list then extends character by character ("E", "n", "t", ...). A lazy
+    message is wrapped like a string, wherever a ValidationError is raised."""
+    original = ValidationError.__init__
+    if getattr(original, "accepts_lazy", False):
+        return
+
+    def init(self: ValidationError, message: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(message, LazyString):
+            message = [message]
+        original(self, message, *args, **kwargs)
+
+    init.accepts_lazy = True  # type: ignore[attr-defined]
+    ValidationError.__init__ = init  # type: ignore[method-assign]
+
+
+_accept_lazy_messages()
 
 REQUIRED = lazy_gettext("This field is required.")
 NOT_NULL = lazy_gettext("This field cannot be empty.")
 UNKNOWN_FIELD = lazy_gettext("Unknown field.")
+NUL_REFUSED = lazy_gettext("Must not contain a NUL character.")
+
+
+def nul_paths(data: Any, prefix: str = "") -> list[str]:
+    """The names (dotted for nested JSON) of the values in ``data`` holding a NUL character."""
+    if isinstance(data, str):
+        return [prefix or "_"] if "\x00" in data else []
+    if isinstance(data, MultiDict):
+        return sorted(
+            {key for key, value in data.items(multi=True) if "\x00" in value or "\x00" in key}
+        )
+    if isinstance(data, dict):
+        found = []
+        for key, value in data.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if "\x00" in str(key):
+                found.append(name)
+            else:
+                found += nul_paths(value, name)
+        return found
+    if isinstance(data, list | tuple):
+        found = []
+        for index, value in enumerate(data):
+            found += nul_paths(value, f"{prefix}.{index}" if prefix else str(index))
+        return found
+    return []
 
 
 class StrictSchema(Schema):
-    """Refuses unknown fields and translates the schema-level messages."""
+    """Refuses unknown fields and NUL characters, bounds integers to what a column holds, and
+    translates the schema-level messages."""
 
     class Meta:
         unknown = RAISE
@@ -34,6 +84,29 @@ class StrictSchema(Schema):
         "unknown": UNKNOWN_FIELD,
         "type": lazy_gettext("Invalid input type."),
     }
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        super().on_bind_field(field_name, field_obj)
+        if isinstance(field_obj, fields.Integer) and not any(
+            isinstance(check, validate.Range) and check.max is not None
+            for check in field_obj.validators
+        ):
+            # A number beyond a 32-bit column is refused here, not by the database (a 500).
+            field_obj.validators = [
+                *field_obj.validators,
+                validate.Range(
+                    min=-MAX_ID - 1,
+                    max=MAX_ID,
+                    error=lazy_gettext("Must be between {min} and {max}."),
+                ),
+            ]
+
+    @pre_load
+    def _refuse_nul_characters(self, data: Any, **kwargs: Any) -> Any:
+        paths = nul_paths(data)
+        if paths:
+            raise ValidationError({path: [NUL_REFUSED] for path in paths})
+        return data
 
 
 def _messages(**extra: Any) -> dict[str, Any]:

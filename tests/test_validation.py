@@ -9,11 +9,11 @@ import string
 
 import pytest
 from email_validator import EmailNotValidError, validate_email
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 
 from privacy_service.consent.schemas import normalise_addresses
 from privacy_service.crypto import Keyring
-from privacy_service.validation import PLAIN_ADDRESS, normalise_email
+from privacy_service.validation import PLAIN_ADDRESS, StrictSchema, normalise_email
 
 _RING = Keyring({"k": os.urandom(32)}, "k", os.urandom(32))
 _ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
@@ -91,3 +91,23 @@ def test_single_and_bulk_validation_agree(address):
     except ValidationError:
         many = None
     assert single == many
+
+
+class _Sample(StrictSchema):
+    name = fields.String()
+    count = fields.Integer()
+    tags = fields.List(fields.String())
+
+
+def test_a_schema_refuses_nul_characters_naming_the_field():
+    with pytest.raises(ValidationError) as refused:
+        _Sample().load({"name": "a\x00b", "tags": ["ok", "b\x00"]})
+    assert set(refused.value.messages) == {"name", "tags.1"}
+    assert _Sample().load({"name": "ab"}) == {"name": "ab"}
+
+
+def test_a_schema_integer_is_bounded_to_a_32_bit_column():
+    with pytest.raises(ValidationError) as refused:
+        _Sample().load({"count": 2**31})
+    assert "count" in refused.value.messages
+    assert _Sample().load({"count": 2**31 - 1}) == {"count": 2**31 - 1}

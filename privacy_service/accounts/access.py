@@ -7,14 +7,20 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import abort
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from privacy_service.accounts.models import User
+from privacy_service.route_access import Access, Kind, declare, login_required
 
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-def role_required(check: Callable[[User], bool]) -> Callable[[View], View]:
+def role_required(
+    check: Callable[[User], bool], kind: Kind | None = None
+) -> Callable[[View], View]:
+    """Logged in and passing ``check``; the route is declared as ``kind`` (route_access), or
+    as merely needing a login without one (the isolation matrix then finds it refusing callers)."""
+
     def decorator(view: View) -> View:
         @wraps(view)
         @login_required
@@ -23,10 +29,12 @@ def role_required(check: Callable[[User], bool]) -> Callable[[View], View]:
                 abort(403)
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        if kind is None:
+            return wrapper  # type: ignore[return-value]
+        return declare(Access(kind))(wrapper)  # type: ignore[return-value]
 
     return decorator
 
 
-dpo_required = role_required(lambda user: user.is_dpo)
-org_admin_required = role_required(lambda user: user.is_org_admin)
+dpo_required = role_required(lambda user: user.is_dpo, Kind.DPO)
+org_admin_required = role_required(lambda user: user.is_org_admin, Kind.ORG_ADMIN)

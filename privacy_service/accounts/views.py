@@ -13,7 +13,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, gettext
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from privacy_service import clock
 from privacy_service.accounts import dashboard, people, service
@@ -32,6 +32,7 @@ from privacy_service.errors import InvalidInput
 from privacy_service.extensions import db, limiter
 from privacy_service.i18n import country_choices
 from privacy_service.mail.transactional import send_transactional
+from privacy_service.route_access import login_required, public
 from privacy_service.validation import load_form
 from privacy_service.web import login_limit, safe_next_url, signup_limit
 
@@ -49,6 +50,7 @@ def _form_page(template: str, status: int = 200, **context: object) -> ResponseR
 
 @blueprint.route("/signup", methods=["GET", "POST"])
 @limiter.limit(signup_limit, methods=["POST"])
+@public("creating an account")
 def signup() -> ResponseReturnValue:
     if request.method == "GET":
         return _form_page("accounts/signup.html")
@@ -84,11 +86,13 @@ def signup() -> ResponseReturnValue:
 
 
 @blueprint.get("/signup/sent")
+@public("static confirmation page")
 def signup_sent() -> ResponseReturnValue:
     return render_template("accounts/check_inbox.html")
 
 
 @blueprint.route("/confirm/<token>", methods=["GET", "POST"])
+@public("signed confirmation link")
 def confirm(token: str) -> ResponseReturnValue:
     user = service.user_for_confirmation(token)
     if request.method == "GET":
@@ -106,6 +110,7 @@ def confirm(token: str) -> ResponseReturnValue:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 @limiter.limit(login_limit, methods=["POST"])
+@public("logging in")
 def login() -> ResponseReturnValue:
     if request.method == "GET":
         return _form_page("accounts/login.html", next=request.args.get("next", ""))
@@ -142,6 +147,7 @@ def dashboard_page() -> ResponseReturnValue:
 
 
 @blueprint.post("/logout")
+@public("ends whoever's session is there")
 def logout() -> ResponseReturnValue:
     logout_user()
     flash(gettext("You are logged out."), "info")
@@ -150,6 +156,7 @@ def logout() -> ResponseReturnValue:
 
 @blueprint.route("/password/forgot", methods=["GET", "POST"])
 @limiter.limit(login_limit, methods=["POST"])
+@public("password reset request")
 def forgot_password() -> ResponseReturnValue:
     if request.method == "GET":
         return _form_page("accounts/forgot_password.html")
@@ -175,6 +182,7 @@ def forgot_password() -> ResponseReturnValue:
 
 
 @blueprint.route("/password/reset/<token>", methods=["GET", "POST"])
+@public("signed reset link")
 def reset_password(token: str) -> ResponseReturnValue:
     user = service.user_for_password_reset(token)
     if request.method == "GET":
@@ -266,6 +274,7 @@ def invite_member() -> ResponseReturnValue:
 
 
 @blueprint.route("/invitation/<token>", methods=["GET", "POST"])
+@public("signed invitation link")
 def accept_invitation(token: str) -> ResponseReturnValue:
     invitee = service.user_for_invitation(token)
     if request.method == "GET":

@@ -37,3 +37,17 @@ def _refuse_update(mapper: Any, connection: Any, target: AuditEvent) -> None:
 @event.listens_for(AuditEvent, "before_delete")
 def _refuse_delete(mapper: Any, connection: Any, target: AuditEvent) -> None:
     raise AuditEventImmutable(f"audit event {target.sequence} cannot be deleted")
+
+
+class AuditCheckpoint(db.Model):
+    """The chain's head (sequence and hash) signed with the service's Ed25519 key, which is kept
+    outside the database: see ``audit/checkpoints.py``."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))  # base64url, 64 bytes

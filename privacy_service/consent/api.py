@@ -35,6 +35,7 @@ from privacy_service.errors import Forbidden
 from privacy_service.extensions import csrf, db, limiter, require_oauth
 from privacy_service.oauth import idempotency
 from privacy_service.oauth.service import current_client
+from privacy_service.route_access import public
 from privacy_service.validation import load_json, load_query, normalise_email
 
 blueprint = Blueprint("consent_api", __name__, url_prefix="/api/v1")
@@ -173,7 +174,7 @@ def record() -> ResponseReturnValue:
       - in: header
         name: Idempotency-Key
         required: false
-        schema: {type: string, maxLength: 255}
+        schema: {type: string, pattern: "^[!-~]{1,255}$"}
         description: Any unique value per logical request (a UUID), reused on retries
       requestBody:
         required: true
@@ -257,6 +258,7 @@ def _refuse_foreign_origin() -> None:
 
 
 @blueprint.route("/cookies/preferences", methods=["GET", "OPTIONS"])
+@public("a visitor's own cookie choice")
 def cookie_preferences() -> ResponseReturnValue:
     """The visitor's cookie choice (from its first-party cookie).
     ---
@@ -281,6 +283,7 @@ def cookie_preferences() -> ResponseReturnValue:
 
 @blueprint.post("/cookies/preferences")
 @limiter.limit("30 per minute")
+@public("a visitor's own cookie choice")
 def save_cookie_preferences() -> ResponseReturnValue:
     """Store the visitor's cookie choice and remember it in a first-party cookie.
     ---

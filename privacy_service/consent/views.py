@@ -45,6 +45,7 @@ from privacy_service.extensions import db, limiter
 from privacy_service.oauth import service as oauth_service
 from privacy_service.oauth.models import OAuthClient
 from privacy_service.operator.policies import current_version
+from privacy_service.route_access import public
 from privacy_service.validation import load_form
 from privacy_service.web import form_limit, safe_next_url
 
@@ -71,6 +72,7 @@ def _shown_text(purpose: Purpose) -> str:
 
 @blueprint.route("/consent/preferences/<token>", methods=["GET", "POST"])
 @limiter.limit(form_limit, methods=["POST"])
+@public("data subject's signed preference link")
 def preferences(token: str) -> ResponseReturnValue:
     """The subject's purposes with toggles; withdrawing is as easy as giving [GDPR art. 7(3)]."""
     email_index, organisation_id = service.subject_of_token(token)
@@ -118,6 +120,7 @@ def preferences(token: str) -> ResponseReturnValue:
 
 
 @blueprint.get("/consent/receipts/<token>")
+@public("data subject's signed receipt link")
 def receipt(token: str) -> ResponseReturnValue:
     """The signed consent receipt of one record (ISO/IEC TS 27560, DPV JSON-LD)."""
     record = receipts.record_of_token(token)
@@ -136,6 +139,7 @@ def receipt(token: str) -> ResponseReturnValue:
 
 
 @blueprint.get("/consent/cookies")
+@public("a visitor's own cookie choice")
 def cookie_settings() -> ResponseReturnValue:
     consent = g.cookie_consent
     choices = cookies.choices_of_visitor(consent.visitor_id) if consent.visitor_id else []
@@ -146,6 +150,7 @@ def cookie_settings() -> ResponseReturnValue:
 
 @blueprint.post("/consent/cookies")
 @limiter.limit("30 per minute")
+@public("a visitor's own cookie choice")
 def save_cookie_choice() -> ResponseReturnValue:
     """The banner's form without JavaScript (the script posts to the JSON API instead)."""
     schema = CookieChoiceFormSchema()
@@ -169,12 +174,14 @@ def save_cookie_choice() -> ResponseReturnValue:
 
 
 @blueprint.get("/consent/banner")
+@public("cookie banner of any visitor")
 def banner_fragment() -> ResponseReturnValue:
     """The banner's HTML for the operator's other sites (fetched by banner.js, CORS)."""
     return render_template("consent/_banner.html", standalone=True)
 
 
 @blueprint.get("/consent/banner.js")
+@public("cookie banner script")
 def banner_script() -> ResponseReturnValue:
     response = send_from_directory(
         current_app.static_folder + "/consent", "banner.js", max_age=3600

@@ -12,6 +12,7 @@ from privacy_service.crypto import EXTENSION_NAME as KEYRING
 from privacy_service.crypto import DecryptionError, check_stored_data_decrypts
 from privacy_service.extensions import db
 from privacy_service.i18n import LANGUAGE_COOKIE
+from privacy_service.route_access import public
 from privacy_service.web import safe_next_url
 
 blueprint = Blueprint("core", __name__, template_folder="templates")
@@ -20,11 +21,13 @@ ONE_YEAR = 365 * 24 * 3600
 
 
 @blueprint.get("/")
+@public("the landing page")
 def home() -> ResponseReturnValue:
     return render_template("core/home.html")
 
 
 @blueprint.get("/lang/<code>")
+@public("language choice of any visitor")
 def switch_language(code: str) -> ResponseReturnValue:
     target = safe_next_url(request.args.get("next")) or url_for("core.home")
     response = redirect(target)
@@ -46,6 +49,7 @@ def switch_language(code: str) -> ResponseReturnValue:
 
 
 @blueprint.get("/.well-known/signing-keys.json")
+@public("public keys that verify signed documents")
 def signing_keys() -> ResponseReturnValue:
     """The public key that verifies what the service signs (consent receipts)."""
     response = jsonify(service_signature.public_jwks())
@@ -54,6 +58,7 @@ def signing_keys() -> ResponseReturnValue:
 
 
 @blueprint.get("/healthz")
+@public("liveness probe, no data")
 def healthz() -> ResponseReturnValue:
     checks = {"database": "ok", "keys": "ok"}
     try:

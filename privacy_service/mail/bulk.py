@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
+from privacy_service.crypto import organisation_scope, per_organisation_columns
 from privacy_service.extensions import db
 
 
@@ -39,19 +40,35 @@ def matches_any(column: Column[Any] | Any, values: Sequence[Any]) -> ColumnEleme
     return column == any_(joined)
 
 
+def _organisation_of(table: Table, rows: list[dict[str, Any]]) -> int | None:
+    """The one organisation whose data key encrypts these rows' per-organisation columns
+    (crypto.encrypt_per_organisation); None for other tables or mixed rows."""
+    declared = per_organisation_columns().get(table.name)
+    if declared is None:
+        return None
+    organisations = {row.get(declared[0]) for row in rows}
+    return organisations.pop() if len(organisations) == 1 else None
+
+
 def insert_rows(table: Table, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    if is_postgresql():
-        _copy(table, rows)
-    else:
-        db.session.execute(table.insert(), rows)
+    with organisation_scope(_organisation_of(table, rows)):
+        if is_postgresql():
+            _copy(table, rows)
+        else:
+            db.session.execute(table.insert(), rows)
 
 
 def insert_rows_returning_ids(table: Table, rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
     """Insert ``rows``; the new ids by each row's ``key`` value."""
     if not rows:
         return {}
+    with organisation_scope(_organisation_of(table, rows)):
+        return _insert_returning_ids(table, rows, key)
+
+
+def _insert_returning_ids(table: Table, rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
     if is_postgresql():
         ids = db.session.scalars(
             text(
@@ -65,6 +82,33 @@ def insert_rows_returning_ids(table: Table, rows: list[dict[str, Any]], key: str
         return {row[key]: row["id"] for row in rows}
     inserted = db.session.execute(table.insert().returning(table.c.id, table.c[key]), rows)
     return {value: new_id for new_id, value in inserted}
+
+
+def reserve_ids(table: Table, count: int) -> list[int]:
+    """PostgreSQL: ``count`` new ids from the table's sequence, for rows written by COPY."""
+    return list(
+        db.session.scalars(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                "FROM generate_series(1, :count)"
+            ),
+            {"table": table.name, "count": count},
+        )
+    )
+
+
+def insert_rows_with_ids(table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows``; their new ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    if is_postgresql():
+        ids = reserve_ids(table, len(rows))
+        _copy(table, [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)])
+        return ids
+    inserted = db.session.execute(
+        table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    return list(inserted.scalars())
 
 
 def _copy(table: Table, rows: list[dict[str, Any]]) -> None:

@@ -1,10 +1,12 @@
 """Delivering the outbox: claim a batch, send it over one relay connection, record each outcome.
 
 The delivery guarantee (docs/sending.md): a row is marked sent only after the relay accepted
-it, and that mark is committed before the next message of the batch is handed to the relay. So
-when a worker dies (even by SIGKILL), at most the one message whose SMTP transaction was in
-flight can have been accepted without being marked; its claim expires and it goes out again
-with the same Message-ID. Every other message goes out exactly once.
+it, and no more than ``OUTBOX_MARK_GROUP`` messages are ever accepted without their mark being
+committed: the marks of a group of accepted messages are written as one statement, and that
+statement is committed before the content of any further message is handed to the relay. So
+when a worker dies (even by SIGKILL), at most one group (``OUTBOX_MARK_GROUP`` messages, the
+one in flight included) can have been accepted without being marked; their claims expire and
+they go out again with the same Message-IDs. Every other message goes out exactly once.
 
 Claims: ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)`` on PostgreSQL, so several
 workers on several hosts never claim the same row; SQLite runs the same statement under its
@@ -25,9 +27,10 @@ from typing import Any
 
 import structlog
 from flask import Flask, current_app
-from sqlalchemy import Connection, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, case, insert, literal, null, select, update
 
 from privacy_service import audit
+from privacy_service.database import UTCDateTime
 from privacy_service.extensions import db
 from privacy_service.mail.models import MessageEvent, MessageEventKind
 from privacy_service.mail.outbox import (
@@ -49,23 +52,6 @@ log = structlog.get_logger(__name__)
 
 _table = OutboxMessage.__table__
 
-# The "sent" marks as PostgreSQL runs them from ``_Recorder.sent_soon`` (the same changes as
-# ``_Recorder.sent``): $1 now, $2 Message-ID, $3 row id, $4 this worker's claim token.
-_SENT_WHERE = b"WHERE id = $3::bigint AND claim_token = $4 AND status = 'sending'"
-_SENT_SET = (
-    b"UPDATE outbox_message SET status = 'sent', sent_at = $1::timestamptz, last_error = NULL,"
-    b" content = NULL, claim_token = NULL, claimed_until = NULL, message_id = $2"
-)
-_SENT_WITH_EVENT = (
-    b"WITH moved AS (" + _SENT_SET + b" " + _SENT_WHERE + b" RETURNING id, organisation_id,"
-    b" contact_id, recipient_index, campaign_id) INSERT INTO message_event (organisation_id,"
-    b" contact_id, email_index, kind, campaign_id, outbox_message_id, occurred_at)"
-    b" SELECT organisation_id, contact_id, recipient_index, 'sent', campaign_id, id,"
-    b" $1::timestamptz FROM moved"
-)
-# The service's own mail keeps nothing of its recipient once sent.
-_SENT_OWN_MAIL = _SENT_SET + b", recipient = NULL, recipient_index = NULL " + _SENT_WHERE
-
 
 @dataclass
 class ClaimedMessage:
@@ -80,10 +66,11 @@ class ClaimedMessage:
     created_at: datetime
     attempts: int
     reference: str | None
+    stored_message_id: str | None = None
 
     @cached_property
     def message_id(self) -> str:
-        return message_id_for(self.id, self.created_at)
+        return self.stored_message_id or message_id_for(self.id, self.created_at)
 
 
 @dataclass(frozen=True)
@@ -160,6 +147,7 @@ def claim_batch(
             OutboxMessage.created_at,
             OutboxMessage.attempts,
             OutboxMessage.reference,
+            OutboxMessage.message_id,
         )
         .execution_options(synchronize_session=False)
     ).all()
@@ -173,32 +161,32 @@ def claim_batch(
 
 
 class _Recorder:
-    """Writes each outcome as soon as it is known, on a connection of its own.
+    """Writes each outcome on a connection of its own, each in its own transaction, and the
+    "sent" marks a group at a time (``mark_sent``)."""
 
-    PostgreSQL: autocommit with ``synchronous_commit`` off for this connection, so a mark costs
-    one round trip and no disk flush. A worker killed at any point loses nothing that was
-    marked (the server has it); only a crash of the database server itself may lose the marks
-    of its last moments (3 × ``wal_writer_delay``), whose messages would then go out again.
-    """
-
-    def __init__(self, token: str, now: Callable[[], datetime], retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        token: str,
+        now: Callable[[], datetime],
+        retry: RetryPolicy,
+        group: int = 1,
+        group_seconds: float = 1.0,
+    ) -> None:
         self.token = token
         self.now = now
         self.retry = retry
+        self.group = max(1, group)
+        self.group_age = timedelta(seconds=group_seconds)
         self.connection: Connection = db.engine.connect()
-        self.postgres = self.connection.dialect.name == "postgresql"
-        if self.postgres:
-            self.connection = self.connection.execution_options(isolation_level="AUTOCOMMIT")
-            self.connection.exec_driver_sql("SET synchronous_commit TO off")
         self.results: list[DeliveryResult] = []
         self.undeliverable: list[ClaimedMessage] = []
-        self._in_flight: ClaimedMessage | None = None
+        # Accepted by the relay, not yet marked: never more than ``group`` of them.
+        self.accepted: list[ClaimedMessage] = []
+        self._first_accepted_at: datetime | None = None
 
     def close(self) -> None:
         try:
-            self.settle()
-            if self.postgres:
-                self.connection.exec_driver_sql("RESET synchronous_commit")
+            self.mark_accepted()
         finally:
             self.connection.close()
 
@@ -216,88 +204,53 @@ class _Recorder:
             )
             .values(claim_token=None, claimed_until=None, message_id=message.message_id, **values)
         )
-        event = None
-        if message.organisation_id is not None and message.recipient_index is not None:
-            event = {
-                "organisation_id": message.organisation_id,
-                "contact_id": message.contact_id,
-                "email_index": message.recipient_index,
-                "kind": kind,
-                "campaign_id": message.campaign_id,
-                "code": code,
-                "occurred_at": values.get("sent_at") or self.now(),
-            }
-        if event is None:
-            if self.postgres:
-                return bool(self.connection.execute(move).rowcount)
-            with self.connection.begin():
-                return bool(self.connection.execute(move).rowcount)
-        if self.postgres:
-            # One statement: one round trip, atomic under autocommit.
-            moved = move.returning(_table.c.id).cte("moved")
-            columns = MessageEvent.__table__.c
-            return bool(
-                self.connection.execute(
-                    insert(MessageEvent.__table__).from_select(
-                        [*event, "outbox_message_id"],
-                        select(
-                            *[literal(value, columns[name].type) for name, value in event.items()],
-                            moved.c.id,
-                        ),
-                    )
-                ).rowcount
-            )
-        with self.connection.begin():
+        with self._transaction():
             if not self.connection.execute(move).rowcount:
                 return False
-            self.connection.execute(
-                insert(MessageEvent.__table__).values(outbox_message_id=message.id, **event)
-            )
+            if message.organisation_id is not None and message.recipient_index is not None:
+                self.connection.execute(
+                    insert(MessageEvent.__table__).values(
+                        organisation_id=message.organisation_id,
+                        contact_id=message.contact_id,
+                        email_index=message.recipient_index,
+                        kind=kind,
+                        campaign_id=message.campaign_id,
+                        code=code,
+                        occurred_at=self.now(),
+                        outbox_message_id=message.id,
+                    )
+                )
             return True
 
+    def _transaction(self) -> Any:
+        return self.connection.begin()
+
     def sent(self, message: ClaimedMessage) -> None:
-        values: dict[str, Any] = {
-            "status": OutboxStatus.SENT.value,
-            "sent_at": self.now(),
-            "last_error": None,
-            "content": None,  # data minimisation: the message is gone, its copy goes too
-        }
-        if message.organisation_id is None:
-            # The service's own mail: nothing of it stays once sent.
-            values.update(recipient=None, recipient_index=None)
-        self._write(message, values, MessageEventKind.SENT.value, None)
+        """The relay accepted ``message``: its mark joins the current group, which is written
+        when full (``group`` messages) or a second old. The caller calls ``may_hand_over``
+        before handing the relay any further content."""
+        if not self.accepted:
+            self._first_accepted_at = self.now()
+        self.accepted.append(message)
         self._result(message, OutboxStatus.SENT.value, None)
 
-    def sent_soon(self, message: ClaimedMessage) -> None:
-        """``sent``, started now and finished by ``settle``: on PostgreSQL the statement goes
-        out at once (libpq's asynchronous call; it commits on its own under autocommit) and its
-        answer is read later, so it travels while the next envelope goes to the relay."""
-        if not self.postgres:
-            self.sent(message)
-            return
-        now = self.now()
-        params = [now.isoformat().encode(), message.message_id.encode(), str(message.id).encode()]
-        params.append(self.token.encode())
-        sql = _SENT_WITH_EVENT if message.organisation_id is not None else _SENT_OWN_MAIL
-        pgconn = self.connection.connection.driver_connection.pgconn
-        pgconn.send_query_params(sql, params)
-        self._in_flight = message
-        self._result(message, OutboxStatus.SENT.value, None)
+    def may_hand_over(self) -> None:
+        """Runs before the relay gets another message's content: a full (or old) group is
+        marked first, so no more than ``group`` messages are ever accepted and unmarked (the
+        one about to be handed over included)."""
+        if len(self.accepted) >= self.group or (
+            self.accepted
+            and self._first_accepted_at is not None
+            and self.now() - self._first_accepted_at >= self.group_age
+        ):
+            self.mark_accepted()
 
-    def settle(self) -> None:
-        """Read the answer to the mark ``sent_soon`` started (raises if it failed)."""
-        message, self._in_flight = self._in_flight, None
-        if message is None:
+    def mark_accepted(self) -> None:
+        """Mark every accepted message sent, with its "sent" event: one set-based write."""
+        if not self.accepted:
             return
-        from psycopg import pq
-
-        pgconn = self.connection.connection.driver_connection.pgconn
-        failed = None
-        while (result := pgconn.get_result()) is not None:
-            if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
-                failed = result.get_error_message(pgconn.client_encoding)
-        if failed is not None:
-            raise RuntimeError("outbox mark failed: " + failed.split("\n", 1)[0][:200])
+        group, self.accepted = self.accepted, []
+        mark_sent(self.connection, group, self.token, self.now())
 
     def refused(self, message: ClaimedMessage, code: str, permanent: bool) -> None:
         if permanent or message.attempts >= self.retry.max_attempts:
@@ -337,11 +290,8 @@ class _Recorder:
                 attempts=_table.c.attempts - 1,
             )
         )
-        if self.postgres:
+        with self._transaction():
             self.connection.execute(statement)
-        else:
-            with self.connection.begin():
-                self.connection.execute(statement)
 
     def renew(self, lease: timedelta) -> int:
         statement = (
@@ -352,9 +302,7 @@ class _Recorder:
             )
             .values(claimed_until=self.now() + lease)
         )
-        if self.postgres:
-            return self.connection.execute(statement).rowcount
-        with self.connection.begin():
+        with self._transaction():
             return self.connection.execute(statement).rowcount
 
     def _result(self, message: ClaimedMessage, status: str, code: str | None) -> None:
@@ -368,6 +316,108 @@ class _Recorder:
                 code,
             )
         )
+
+
+def _mark_statements() -> tuple[Any, Any]:
+    """The two statements of ``mark_sent``, built once: the same SQL for every group (the
+    ids are one expanding parameter), so neither SQLAlchemy nor the driver prepares anew."""
+    own = _table.c.organisation_id.is_(None)
+    move = (
+        update(_table)
+        .where(
+            _table.c.id.in_(bindparam("ids", expanding=True)),
+            _table.c.claim_token == bindparam("token"),
+            _table.c.status == OutboxStatus.SENDING.value,
+        )
+        .values(
+            status=OutboxStatus.SENT.value,
+            sent_at=bindparam("now", type_=UTCDateTime()),
+            last_error=None,
+            content=None,
+            claim_token=None,
+            claimed_until=None,
+            recipient=case((own, null()), else_=_table.c.recipient),
+            recipient_index=case((own, null()), else_=_table.c.recipient_index),
+        )
+    )
+    moved = move.returning(
+        _table.c.id,
+        _table.c.organisation_id,
+        _table.c.contact_id,
+        _table.c.recipient_index,
+        _table.c.campaign_id,
+    ).cte("moved")
+    columns = ("organisation_id", "contact_id", "email_index", "kind", "campaign_id")
+    with_events = insert(MessageEvent.__table__).from_select(
+        [*columns, "outbox_message_id", "occurred_at"],
+        select(
+            moved.c.organisation_id,
+            moved.c.contact_id,
+            moved.c.recipient_index,
+            literal(MessageEventKind.SENT.value),
+            moved.c.campaign_id,
+            moved.c.id,
+            bindparam("now", type_=UTCDateTime()),
+        ).where(moved.c.organisation_id.is_not(None), moved.c.recipient_index.is_not(None)),
+    )
+    return move, with_events
+
+
+_MARK_MOVE, _MARK_WITH_EVENTS = _mark_statements()
+_SET_MESSAGE_ID = (
+    update(_table)
+    .where(_table.c.id == bindparam("row_id"))
+    .values(message_id=bindparam("message_id"))
+)
+
+
+def mark_sent(
+    connection: Connection, messages: list[ClaimedMessage], token: str, now: datetime
+) -> None:
+    """Mark ``messages`` sent (those whose rows this worker still holds) and write their "sent"
+    events, in one transaction whatever their number: on PostgreSQL one statement (the
+    UPDATE's RETURNING feeds the INSERT), elsewhere an UPDATE ... RETURNING and one INSERT.
+
+    The content goes (data minimisation); the service's own mail also loses its recipient.
+    PostgreSQL commits this transaction with ``synchronous_commit`` off: the commit costs no
+    disk flush. A worker killed at any point loses nothing committed (the server has it); only
+    a crash of the database server itself may lose the marks of its last moments
+    (3 × ``wal_writer_delay``), whose messages would then go out again (docs/sending.md).
+    """
+    if not messages:
+        return
+    parameters = {"ids": [message.id for message in messages], "token": token, "now": now}
+    # Rows queued before their Message-ID was stored with them get it now.
+    missing = [
+        {"row_id": message.id, "message_id": message.message_id}
+        for message in messages
+        if message.stored_message_id is None
+    ]
+    with connection.begin():
+        if missing:
+            connection.execute(_SET_MESSAGE_ID, missing)
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL synchronous_commit TO off")
+            connection.execute(_MARK_WITH_EVENTS, parameters)
+            return
+        ids = set(connection.execute(_MARK_MOVE.returning(_table.c.id), parameters).scalars())
+        rows = [
+            {
+                "organisation_id": message.organisation_id,
+                "contact_id": message.contact_id,
+                "email_index": message.recipient_index,
+                "kind": MessageEventKind.SENT.value,
+                "campaign_id": message.campaign_id,
+                "outbox_message_id": message.id,
+                "occurred_at": now,
+            }
+            for message in messages
+            if message.id in ids
+            and message.organisation_id is not None
+            and message.recipient_index is not None
+        ]
+        if rows:
+            connection.execute(insert(MessageEvent.__table__), rows)
 
 
 # --- one batch ----------------------------------------------------------------------------------
@@ -389,7 +439,13 @@ def deliver_batch(
     batch = claim_batch(now(), token, limit, lease, ids)
     if not batch:
         return None
-    recorder = _Recorder(token, now, RetryPolicy.from_config(config))
+    recorder = _Recorder(
+        token,
+        now,
+        RetryPolicy.from_config(config),
+        group=int(config["OUTBOX_MARK_GROUP"]),
+        group_seconds=float(config["OUTBOX_MARK_SECONDS"]),
+    )
     try:
         _send(batch, recorder, lease, stop)
     finally:
@@ -405,62 +461,32 @@ def deliver_batch(
     return outcome
 
 
-class _Marks:
-    """The recorder's writes in order, the "sent" mark of message k overlapping the envelope of
-    message k+1 (``_Recorder.sent_soon``). ``wait`` runs before k+1's content is written
-    (``Relay.send(before_data=...)``): no message is handed over before the previous one's mark
-    is committed, which keeps the bound at one message."""
-
-    def __init__(self, recorder: _Recorder) -> None:
-        self.recorder = recorder
-
-    def later(self, write: Callable[..., Any], *args: Any) -> None:
-        self.wait()
-        write(*args)
-
-    def now(self, write: Callable[..., Any], *args: Any) -> Any:
-        self.wait()
-        return write(*args)
-
-    def wait(self) -> None:
-        self.recorder.settle()
-
-    def close(self) -> None:
-        self.wait()
-
-
 def _send(
     batch: list[ClaimedMessage],
     recorder: _Recorder,
     lease: timedelta,
     stop: threading.Event | None,
 ) -> None:
-
-    marks = _Marks(recorder)
     try:
-        try:
-            relay: Relay = open_relay(current_app.config, current_app.instance_path)
-        except RelayUnavailable as exc:
-            log.warning("relay_unavailable", error=exc.code, messages=len(batch))
-            for message in batch:
-                marks.now(recorder.refused, message, exc.code, False)
-            return
-        try:
-            _send_over(relay, batch, recorder, marks, lease, stop)
-        except Exception:
-            relay.abort()  # never end a message whose predecessor's mark failed
-            raise
-        finally:
-            relay.close()
+        relay: Relay = open_relay(current_app.config, current_app.instance_path)
+    except RelayUnavailable as exc:
+        log.warning("relay_unavailable", error=exc.code, messages=len(batch))
+        for message in batch:
+            recorder.refused(message, exc.code, False)
+        return
+    try:
+        _send_over(relay, batch, recorder, lease, stop)
+    except Exception:
+        relay.abort()  # never end a message whose predecessors' marks failed
+        raise
     finally:
-        marks.close()
+        relay.close()
 
 
 def _send_over(
     relay: Relay,
     batch: list[ClaimedMessage],
     recorder: _Recorder,
-    marks: _Marks,
     lease: timedelta,
     stop: threading.Event | None,
 ) -> None:
@@ -468,33 +494,49 @@ def _send_over(
 
     signers = DkimSigners()
     renewed_at = recorder.now()
+    prepared: tuple[str, bytes] | None = None
     for position, message in enumerate(batch):
         if stop is not None and stop.is_set():
-            marks.now(recorder.release, batch[position:])
+            recorder.mark_accepted()
+            recorder.release(batch[position:])
             return
         if recorder.now() - renewed_at > lease / 3:
-            marks.now(recorder.renew, lease)
+            recorder.renew(lease)
             renewed_at = recorder.now()
-        data = signers.sign(
-            message.organisation_id,
-            f"Message-ID: {message.message_id}\r\n".encode() + message.content,
-        )
-        sender = return_path_for(message.id, message.created_at)
+        sender, data = prepared or _prepared(signers, message)
+        prepared = None
+        then = None
+        if position + 1 < len(batch):
+            # The next message's envelope travels with this one's content (transport.py).
+            prepared = _prepared(signers, batch[position + 1])
+            then = (prepared[0], batch[position + 1].recipient, prepared[1])
         try:
-            reply = relay.send(sender, message.recipient, data, before_data=marks.wait)
+            reply = relay.send(
+                sender, message.recipient, data, before_data=recorder.may_hand_over, then=then
+            )
         except RelayUnavailable as exc:
             log.warning("relay_connection_lost", error=exc.code, outbox_id=message.id)
-            marks.now(recorder.refused, message, exc.code, False)
-            marks.now(recorder.release, batch[position + 1 :])
+            recorder.mark_accepted()
+            recorder.refused(message, exc.code, False)
+            recorder.release(batch[position + 1 :])
             return
         except (UnicodeEncodeError, ValueError):
-            marks.now(recorder.refused, message, "unsendable_address", True)
+            recorder.refused(message, "unsendable_address", True)
             continue
         if reply.accepted:
-            marks.later(recorder.sent_soon, message)
+            recorder.sent(message)
         else:
             log.info("relay_refused", outbox_id=message.id, code=reply.error_code)
-            marks.now(recorder.refused, message, reply.error_code, reply.permanent)
+            recorder.refused(message, reply.error_code, reply.permanent)
+
+
+def _prepared(signers: Any, message: ClaimedMessage) -> tuple[str, bytes]:
+    """(envelope sender, content as sent): the Message-ID of the row, DKIM-signed if due."""
+    data = signers.sign(
+        message.organisation_id,
+        f"Message-ID: {message.message_id}\r\n".encode() + message.content,
+    )
+    return return_path_for(message.id, message.created_at), data
 
 
 def _count(outcome: DeliveryOutcome) -> dict[str, int]:

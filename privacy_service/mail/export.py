@@ -86,11 +86,15 @@ def export_rows(list_id: int, organisation_id: int) -> Iterator[list[str]]:
 
 
 def csv_chunks(rows: Iterable[list[Any]], rows_per_chunk: int = 500) -> Iterator[str]:
-    """CSV text in chunks of rows, for a streamed response."""
+    """CSV text in chunks of rows, for a streamed response.
+
+    Every cell is escaped for spreadsheets here, headers included: a header cell holds a name a
+    customer chose (an attribute, an uploaded column) and is run as a formula just like data.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for count, row in enumerate(rows, start=1):
-        writer.writerow(row)
+        writer.writerow([escape_for_spreadsheet(str(cell)) for cell in row])
         if count % rows_per_chunk == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -49,6 +49,8 @@ from privacy_service.mail.models import (
     SubscriptionStatus,
 )
 from privacy_service.mail.suppression import is_suppressed, suppress
+from privacy_service.webhooks.events import Event, emit_many
+from privacy_service.webhooks.models import EventType
 
 # How a list subscription's origin is written as the consent record's source.
 SOURCE_OF_ORIGIN = {
@@ -284,6 +286,27 @@ def record_imported_subscriptions(
     )
     record_ids = sorted(ids.values())
     consent_service.advance_states(record_ids, organisation_scoped=True)
+    # The same "consent.granted" event record_consent announces, one per record, queued as a set.
+    emit_many(
+        EventType.CONSENT_GRANTED,
+        [
+            Event(
+                {
+                    "subject": row.email_index,
+                    "record_id": ids[row.email_index],
+                    "purpose": MARKETING_PURPOSE,
+                    "organisation_id": organisation_id,
+                    "occurred_at": row.consent_at.isoformat(),
+                    "source": "import",
+                    "policy_version": policy_version,
+                },
+                subject_index=row.email_index,
+                email=row.email,
+            )
+            for row in sorted(rows, key=lambda row: ids[row.email_index])
+        ],
+        now,
+    )
     # One event per batch (each record is its own evidence; the chain says who wrote them).
     audit.record(
         actor,

@@ -24,7 +24,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from privacy_service.crypto import EncryptedBytes, EncryptedJSON, EncryptedString
+from privacy_service.crypto import (
+    EncryptedBytes,
+    EncryptedJSON,
+    EncryptedString,
+    encrypt_per_organisation,
+)
 from privacy_service.extensions import db
 
 
@@ -266,6 +271,7 @@ class MessageEventKind(enum.StrEnum):
     CLICKED = "clicked"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
 
 
 class MessageEvent(db.Model):
@@ -294,3 +300,9 @@ class MessageEvent(db.Model):
     occurred_at: Mapped[datetime]
     # For instance the clicked URL or a bounce diagnostic: it may name the person, so encrypted.
     detail: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("message_event.detail"))
+
+
+# Crypto-shredding (docs/retention.md): an organisation's contacts and events are encrypted with
+# its own data key, destroyed when retention purges the organisation.
+encrypt_per_organisation(Contact, "organisation_id", "email", "name", "attributes")
+encrypt_per_organisation(MessageEvent, "organisation_id", "detail")

@@ -21,15 +21,21 @@ from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
+from functools import lru_cache
 
 import structlog
 from flask import current_app, has_app_context
-from sqlalchemy import event, func, insert, literal, select
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
 from privacy_service.crypto import blind_index, blind_indexes
-from privacy_service.database import UTCDateTime
 from privacy_service.extensions import db
+from privacy_service.mail.bulk import (
+    insert_rows,
+    insert_rows_with_ids,
+    is_postgresql,
+    reserve_ids,
+)
 from privacy_service.mail.models import MessageEvent, MessageEventKind
 from privacy_service.mail.outbox_models import OutboxKind, OutboxMessage, OutboxStatus
 
@@ -131,8 +137,16 @@ def _stamp(created_at: datetime) -> str:
     return str(int(created_at.timestamp()))
 
 
+@lru_cache(maxsize=16)
 def _domain_of(address: str) -> str:
+    # Cached: parseaddr cost more than the rest of a Message-ID (a few configured addresses).
     return parseaddr(address)[1].rpartition("@")[2] or "localhost"
+
+
+@lru_cache(maxsize=16)
+def _local_and_domain(address: str) -> tuple[str, str]:
+    local, _, domain = parseaddr(address)[1].rpartition("@")
+    return local, domain
 
 
 def message_id_for(outbox_id: int, created_at: datetime) -> str:
@@ -145,10 +159,9 @@ def message_id_for(outbox_id: int, created_at: datetime) -> str:
 
 def return_path_for(outbox_id: int, created_at: datetime) -> str:
     """The envelope sender (VERP): bounces come back to it, tagged with the row."""
-    address = parseaddr(
+    local, domain = _local_and_domain(
         current_app.config.get("MAIL_RETURN_PATH") or current_app.config["MAIL_FROM"]
-    )[1]
-    local, _, domain = address.rpartition("@")
+    )
     stamp = _stamp(created_at)
     tag = _tag(outbox_id, stamp)
     return f"{local}+o{outbox_id}.{stamp}.{tag}@{domain}"
@@ -260,6 +273,9 @@ def enqueue_many(items: Iterable[OutgoingMessage], now: datetime) -> int:
 
 
 def _insert_batch(items: list[OutgoingMessage], now: datetime) -> int:
+    """One batch as a set: the rows (COPY on PostgreSQL, ids drawn from the sequence first;
+    one multi-row INSERT elsewhere) and their "queued" events the same way. Never a statement
+    compiled per batch: a 1,000-row ``VALUES`` list cost more to compile than to run."""
     indexes = blind_indexes([item.recipient for item in items])
     rows = []
     for item, index in zip(items, indexes, strict=True):
@@ -283,58 +299,36 @@ def _insert_batch(items: list[OutgoingMessage], now: datetime) -> int:
     session = db.session()
     session.flush()
     table = OutboxMessage.__table__
-    events = MessageEvent.__table__
-    returning = (
-        table.c.id,
-        table.c.organisation_id,
-        table.c.contact_id,
-        table.c.recipient_index,
-        table.c.campaign_id,
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        inserted = insert(table).values(rows).returning(*returning).cte("inserted")
+    # The Message-ID is stored with the row, so marking it sent needs no per-row value.
+    if is_postgresql():
+        ids = reserve_ids(table, len(rows))
+        for row, row_id in zip(rows, ids, strict=True):
+            row.update(id=row_id, message_id=message_id_for(row_id, now))
+        insert_rows(table, rows)
+    else:
+        ids = insert_rows_with_ids(table, rows)
         session.execute(
-            insert(events).from_select(
-                [
-                    "organisation_id",
-                    "contact_id",
-                    "email_index",
-                    "kind",
-                    "campaign_id",
-                    "outbox_message_id",
-                    "occurred_at",
-                ],
-                select(
-                    inserted.c.organisation_id,
-                    inserted.c.contact_id,
-                    inserted.c.recipient_index,
-                    literal(MessageEventKind.QUEUED.value),
-                    inserted.c.campaign_id,
-                    inserted.c.id,
-                    literal(now, UTCDateTime()),
-                ).where(inserted.c.organisation_id.is_not(None)),
-            )
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values(message_id=bindparam("message_id")),
+            [{"row_id": row_id, "message_id": message_id_for(row_id, now)} for row_id in ids],
         )
-        _remember(session, [None])
-        return len(rows)
-    ids = []
-    event_rows = []
-    for row in session.execute(insert(table).values(rows).returning(*returning)):
-        ids.append(row.id)
-        if row.organisation_id is not None:
-            event_rows.append(
-                {
-                    "organisation_id": row.organisation_id,
-                    "contact_id": row.contact_id,
-                    "email_index": row.recipient_index,
-                    "kind": MessageEventKind.QUEUED.value,
-                    "campaign_id": row.campaign_id,
-                    "outbox_message_id": row.id,
-                    "occurred_at": now,
-                }
-            )
-    if event_rows:
-        session.execute(insert(events), event_rows)
+    insert_rows(
+        MessageEvent.__table__,
+        [
+            {
+                "organisation_id": row["organisation_id"],
+                "contact_id": row["contact_id"],
+                "email_index": row["recipient_index"],
+                "kind": MessageEventKind.QUEUED.value,
+                "campaign_id": row["campaign_id"],
+                "outbox_message_id": row_id,
+                "occurred_at": now,
+            }
+            for row, row_id in zip(rows, ids, strict=True)
+            if row["organisation_id"] is not None
+        ],
+    )
     _remember(session, [None])
     return len(rows)
 

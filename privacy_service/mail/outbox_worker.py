@@ -25,6 +25,32 @@ log = structlog.get_logger(__name__)
 NOTIFY_CHANNEL = "outbox_message"
 
 
+# Work that turns into outbox rows (campaign dispatch): ``producer(now) -> int`` (how much it
+# did; 0 when there was nothing to do), run by every worker whenever nothing is due to send.
+Producer = Callable[[Callable[[], datetime]], int]
+_producers: list[Producer] = []
+
+
+def register_producer(producer: Producer) -> Producer:
+    if producer not in _producers:
+        _producers.append(producer)
+    return producer
+
+
+def run_producers(now: Callable[[], datetime] = clock.now) -> int:
+    """Run every producer once; returns how much they did (0: the worker may go idle)."""
+    done = 0
+    for producer in list(_producers):
+        try:
+            done += producer(now)
+        except Exception as exc:
+            db.session.rollback()
+            log.error("outbox_producer_failed", error_type=type(exc).__name__)
+        finally:
+            db.session.remove()
+    return done
+
+
 def deliver_due(now: Callable[[], datetime] = clock.now, *, limit: int | None = None) -> int:
     """Send batches until nothing is due; returns how many messages were tried."""
     tried = 0
@@ -69,6 +95,8 @@ class OutboxWorker:
                         db.session.remove()
                     if outcome is not None:
                         self.sent += len(outcome.results)
+                        continue
+                    if run_producers(clock.now):
                         continue
                     if exit_when_idle:
                         break

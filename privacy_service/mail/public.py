@@ -36,6 +36,7 @@ from privacy_service.mail.subscriptions import (
 )
 from privacy_service.mail.transactional import send_transactional
 from privacy_service.mail.unsubscribe import unsubscribe_url
+from privacy_service.route_access import public
 from privacy_service.validation import EMAIL_MAX_LENGTH, load_form
 from privacy_service.web import form_limit
 
@@ -63,12 +64,14 @@ def _form_page(contact_list: ContactList, status: int = 200, **context: Any) -> 
 
 
 @blueprint.get("/subscribe/<form_key>")
+@public("public subscription form")
 def subscribe_form(form_key: str) -> ResponseReturnValue:
     return _form_page(service.get_list_by_form_key(form_key))
 
 
 @blueprint.post("/subscribe/<form_key>/start")
 @limiter.limit(form_limit)
+@public("public subscription form")
 def subscribe_start(form_key: str) -> ResponseReturnValue:
     """Where embedded snippets post: shows our form pre-filled; records nothing."""
     contact_list = service.get_list_by_form_key(form_key)
@@ -83,6 +86,7 @@ csrf.exempt(subscribe_start)
 
 @blueprint.post("/subscribe/<form_key>")
 @limiter.limit(form_limit)
+@public("public subscription form")
 def subscribe(form_key: str) -> ResponseReturnValue:
     contact_list = service.get_list_by_form_key(form_key)
     try:
@@ -106,12 +110,14 @@ def subscribe(form_key: str) -> ResponseReturnValue:
 
 
 @blueprint.get("/subscribe/sent")
+@public("static confirmation page")
 def subscribe_sent() -> ResponseReturnValue:
     return render_template("mail/subscribe_sent.html")
 
 
 @blueprint.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
 @limiter.limit(form_limit, methods=["POST"])
+@public("subscriber's signed confirmation link")
 def confirm(token: str) -> ResponseReturnValue:
     membership = membership_for_token(token, _max_age())
     contact_list = membership.contact_list
@@ -175,6 +181,7 @@ def _send_subscribed(membership: ListMembership) -> None:
 
 
 @blueprint.get("/unsubscribe/<token>")
+@public("subscriber's signed unsubscribe link")
 def unsubscribe(token: str) -> ResponseReturnValue:
     """A confirmation page: a GET changes nothing (mail scanners follow links)."""
     link = unsubscribe_service.link_of_token(token)
@@ -187,6 +194,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/unsubscribe/<token>")
+@public("subscriber's signed unsubscribe link (RFC 8058)")
 def unsubscribe_now(token: str) -> ResponseReturnValue:
     """Unsubscribe at once: no cookie, no CSRF token; the signed token is the authority.
 

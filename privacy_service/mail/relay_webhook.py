@@ -24,6 +24,7 @@ from privacy_service import clock
 from privacy_service.errors import DomainError, InvalidInput, NotFound
 from privacy_service.extensions import csrf, db
 from privacy_service.mail import bounces, outbox
+from privacy_service.route_access import public
 from privacy_service.validation import load_json
 
 blueprint = Blueprint("mail_relays", __name__)
@@ -88,6 +89,7 @@ def _notice(event: dict) -> bounces.Notice:
 
 
 @blueprint.post("/api/relays/<relay>/events")
+@public("relay callback, authenticated by its signature")
 def relay_events(relay: str) -> ResponseReturnValue:
     body = request.get_data(cache=True)
     _check_signature(relay, body)

@@ -17,6 +17,7 @@ from privacy_service.mail.outbox_models import SenderAddress
 from privacy_service.mail.schemas import SenderAddressForm
 from privacy_service.mail.transactional import send_transactional
 from privacy_service.mail.views import customer_admin_required
+from privacy_service.route_access import public
 from privacy_service.validation import load_form
 from privacy_service.web import form_limit
 
@@ -103,6 +104,7 @@ def remove(address_id: int) -> ResponseReturnValue:
 
 @blueprint.route("/senders/confirm/<token>", methods=["GET", "POST"])
 @limiter.limit(form_limit, methods=["POST"])
+@public("signed confirmation link of a sender address")
 def confirm(token: str) -> ResponseReturnValue:
     # A GET only shows the button: mail scanners that follow links must not confirm.
     if request.method == "GET":

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from flask_babel import lazy_gettext as _l
 from stdnum import iban, luhn
 from stdnum.be import nn as be_nn
@@ -39,10 +40,13 @@ from stdnum.si import emso as si_emso
 
 from privacy_service.errors import InvalidInput
 
+log = structlog.get_logger(__name__)
+
 CARD_NUMBER = "card_number"
 IBAN = "iban"
 NATIONAL_ID = "national_id"
 HEALTH_DATA = "health_data"
+CHECK_FAILED = "check_failed"
 
 # A value needs at least this many digits to hold any identifier we look for (the shortest,
 # a Spanish NIE or an Irish PPS number, has seven).
@@ -281,6 +285,8 @@ class Finding:
                 "looks like a national identification number (%(kind)s), which may not be stored",
                 kind=_IDENTIFIER_LABELS.get(self.kind or "", self.kind),
             )
+        if self.reason == CHECK_FAILED:
+            return _l("could not be checked for sensitive data, so it was not stored")
         return _l("looks like health data, which may not be stored")
 
     @property
@@ -395,8 +401,13 @@ def _national_identifier(raw: str, compact: str, preceding: str) -> str | None:
         try:
             if identifier.is_valid(raw) or identifier.is_valid(compact):
                 return identifier.code
-        except Exception:  # noqa: S112 - a validator that chokes on odd input means "not this one"
-            continue
+        except Exception as error:
+            # Fail closed: a check that crashes refuses the value rather than letting it
+            # through. The log names the check and the error, never the value.
+            log.warning(
+                "sensitive_check_failed", check=identifier.code, error_type=type(error).__name__
+            )
+            return identifier.code
     return None
 
 
@@ -423,7 +434,12 @@ def check_field(field: str, value: Any, *, check_name: bool = False) -> Finding 
         return Finding(field, HEALTH_DATA, in_name=True)
     if value is None:
         return None
-    found = scan_value(str(value))
+    try:
+        found = scan_value(str(value))
+    except Exception as error:
+        # Fail closed, as above: an unchecked value is not stored.
+        log.warning("sensitive_check_failed", check="scan", error_type=type(error).__name__)
+        return Finding(field, CHECK_FAILED)
     if found is None:
         return None
     return Finding(field, found[0], found[1])

@@ -55,6 +55,10 @@ def _reply(code: int, text: bytes) -> Reply:
     return Reply(code, match.group(1).decode() if match else None)
 
 
+# The envelope of the message that comes next in a batch: (sender, recipient, content).
+Next = tuple[str, str, bytes]
+
+
 class Relay(Protocol):
     def send(
         self,
@@ -62,6 +66,7 @@ class Relay(Protocol):
         recipient: str,
         data: bytes,
         before_data: Callable[[], None] | None = None,
+        then: Next | None = None,
     ) -> Reply: ...
 
     def close(self) -> None: ...
@@ -101,6 +106,7 @@ class SMTPRelay:
             self._drop()
             raise RelayUnavailable(f"connection_{type(exc).__name__}"[:40]) from None
         self.pipelining = self.client.has_extn("pipelining")
+        self._announced: tuple[str, str] | None = None
         self.eight_bit = self.client.has_extn("8bitmime")
 
     def send(
@@ -109,16 +115,25 @@ class SMTPRelay:
         recipient: str,
         data: bytes,
         before_data: Callable[[], None] | None = None,
+        then: Next | None = None,
     ) -> Reply:
         """One transaction. ``before_data`` runs once the relay said "go ahead" to DATA, just
-        before the message itself is written: the caller waits there for the previous
-        message's mark (mail/delivery.py), which overlaps it with this envelope's round trip."""
+        before the message itself is written: the caller records what must be recorded
+        before another message is handed over (mail/delivery.py). ``then`` is the message
+        that comes next: with PIPELINING its MAIL, RCPT and DATA go in the same write as this
+        message's content (RFC 2920 allows the content as the first "command" of a group), so
+        a batch costs one round trip per message. Its own ``send`` must follow."""
         try:
-            return self._transaction(sender, recipient, data, before_data)
+            return self._transaction(sender, recipient, data, before_data, then)
         except smtplib.SMTPServerDisconnected:
             raise RelayUnavailable("connection_lost") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise RelayUnavailable(f"connection_{type(exc).__name__}"[:40]) from None
+
+    def _envelope(self, sender: str, recipient: str, data: bytes) -> bytes:
+        options = " BODY=8BITMIME" if self.eight_bit and not data.isascii() else ""
+        # ASCII as smtplib sends commands: an address it cannot carry raises UnicodeEncodeError.
+        return f"MAIL FROM:<{sender}>{options}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
 
     def _transaction(
         self,
@@ -126,17 +141,19 @@ class SMTPRelay:
         recipient: str,
         data: bytes,
         before_data: Callable[[], None] | None,
+        then: Next | None,
     ) -> Reply:
         client = self.client
-        options = " BODY=8BITMIME" if self.eight_bit and not data.isascii() else ""
-        envelope = f"MAIL FROM:<{sender}>{options}\r\nRCPT TO:<{recipient}>\r\n"
+        announced, self._announced = self._announced, None
         if self.pipelining:
-            client.send(envelope + "DATA\r\n")
+            if announced != (sender, recipient):
+                client.send(self._envelope(sender, recipient, data))
             replies = [_reply(*client.getreply()) for _ in range(3)]
         else:
             replies = []
-            for command in (*envelope.split("\r\n")[:2], "DATA"):
-                client.send(command + "\r\n")
+            envelope = self._envelope(sender, recipient, data).split(b"\r\n")
+            for command in envelope[:3]:
+                client.send(command + b"\r\n")
                 replies.append(_reply(*client.getreply()))
                 if not replies[-1].accepted and replies[-1].code != 354:
                     break
@@ -152,10 +169,24 @@ class SMTPRelay:
             before_data()
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
-        client.send(_LINE_START_DOT.sub(b"..", data) + b".\r\n")
+        following = b""
+        if then is not None and self.pipelining:
+            try:
+                following = self._envelope(*then)
+            except UnicodeEncodeError:
+                following = b""  # its own send() reports it
+        client.send(_LINE_START_DOT.sub(b"..", data) + b".\r\n" + following)
+        if following:
+            # From here until its send(), the relay waits for that message's content.
+            self._announced = then[:2]
         return _reply(*client.getreply())
 
     def close(self) -> None:
+        if self._announced is not None:
+            # A message was announced but never sent (the batch stopped): the relay would wait
+            # for its content, so drop the session; it discards the unfinished transaction.
+            self._drop()
+            return
         try:
             self.client.quit()
         except (OSError, smtplib.SMTPException):
@@ -187,6 +218,7 @@ class FileRelay:
         recipient: str,
         data: bytes,
         before_data: Callable[[], None] | None = None,
+        then: Next | None = None,
     ) -> Reply:
         if before_data is not None:
             before_data()

@@ -51,15 +51,16 @@ from privacy_service.mail.schemas import (
 from privacy_service.mail.sensitive import name_marks_health
 from privacy_service.oauth.models import OAuthClient
 from privacy_service.oauth.service import create_client, revoke_client
+from privacy_service.route_access import Kind
 from privacy_service.validation import StrictSchema, choice_field, load_form, text_field
 
 blueprint = Blueprint("mail", __name__, template_folder="templates")
 
 # Customers' lists belong to customer organisations; operator staff see them only through the
 # audited support pages.
-customer_required = role_required(lambda user: not user.organisation.is_operator)
+customer_required = role_required(lambda user: not user.organisation.is_operator, Kind.CUSTOMER)
 customer_admin_required = role_required(
-    lambda user: user.is_org_admin and not user.organisation.is_operator
+    lambda user: user.is_org_admin and not user.organisation.is_operator, Kind.CUSTOMER_ADMIN
 )
 REJECTS_SHOWN = 100
 ACTIVE_STATES = (ImportState.QUEUED.value, ImportState.RUNNING.value)
@@ -114,12 +115,16 @@ def state_labels() -> dict[str, str]:
 
 def event_labels() -> dict[str, str]:
     return {
+        MessageEventKind.QUEUED.value: gettext("Queued"),
         MessageEventKind.SENT.value: gettext("Sent"),
+        MessageEventKind.DEFERRED.value: gettext("Deferred"),
+        MessageEventKind.FAILED.value: gettext("Failed"),
         MessageEventKind.DELIVERED.value: gettext("Delivered"),
         MessageEventKind.OPENED.value: gettext("Opened"),
         MessageEventKind.CLICKED.value: gettext("Clicked"),
         MessageEventKind.BOUNCED.value: gettext("Bounced"),
         MessageEventKind.COMPLAINED.value: gettext("Complained"),
+        MessageEventKind.UNSUBSCRIBED.value: gettext("Unsubscribed"),
     }
 
 

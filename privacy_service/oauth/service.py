@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import current_token
-from authlib.oauth2.rfc6749 import TokenMixin, grants
+from authlib.oauth2.rfc6749 import InvalidScopeError, TokenMixin, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
@@ -245,6 +245,17 @@ def _live_token(token_hash: str) -> ValidatedToken | None:
     )
 
 
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §5.2: asking for a scope the client does not hold is ``invalid_scope``, not a
+    token with less (or nothing) in it."""
+
+    def validate_requested_scope(self) -> None:
+        super().validate_requested_scope()
+        requested = set((self.request.payload.scope or "").split())
+        if requested - set(self.request.client.scopes):
+            raise InvalidScopeError()
+
+
 class HashedBearerTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> ValidatedToken | None:
         token_hash = hash_secret(token_string)
@@ -272,6 +283,6 @@ def init_app(app: Flask) -> None:
     )
     app.extensions[_VALIDATED_TOKENS] = TokenCache(app.config["OAUTH_TOKEN_CACHE_SECONDS"])
     authorization_server.init_app(app, query_client=_query_client, save_token=_save_token)
-    authorization_server.register_grant(grants.ClientCredentialsGrant)
+    authorization_server.register_grant(ClientCredentialsGrant)
     if not require_oauth._token_validators:
         require_oauth.register_token_validator(HashedBearerTokenValidator())

@@ -6,6 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from privacy_service.extensions import authorization_server, csrf, limiter
+from privacy_service.route_access import public
 
 blueprint = Blueprint("oauth", __name__)
 csrf.exempt(blueprint)
@@ -13,6 +14,7 @@ csrf.exempt(blueprint)
 
 @blueprint.post("/oauth/token")
 @limiter.limit("60 per minute")
+@public("OAuth token endpoint, authenticated by client credentials")
 def issue_token() -> ResponseReturnValue:
     """Issue a bearer token for a client's credentials.
     ---

@@ -22,3 +22,13 @@ def activate_policy_versions() -> int:
     flagged = policies.activate_due_versions(clock.now())
     db.session.commit()
     return flagged
+
+
+@register_job("operator.purge_withdrawn_testimonials", "interval", hours=1)
+def purge_withdrawn_testimonials() -> int:
+    """Testimonials whose author withdrew the authorisation (already hidden) are deleted."""
+    from privacy_service.operator import testimonials
+
+    removed = testimonials.purge_withdrawn(clock.now())
+    db.session.commit()
+    return removed

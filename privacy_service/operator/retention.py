@@ -69,9 +69,12 @@ register_category(
         clock_start=lazy_gettext("kept while the person’s authorisation stands"),
         default_days=0,
         policy_days=0,
-        action=Action.KEEP,
+        action=Action.DELETE,
         legal_basis=lazy_gettext("Consent (privacy policy, section 1); removed on withdrawal"),
         subject_sections=("operator_registers",),
+        # Hidden at once on withdrawal (the public page reads the consent state); this job
+        # then deletes the row (operator/testimonials.py).
+        handled_by="operator.purge_withdrawn_testimonials",
         editable=False,
         order=81,
     )

@@ -10,13 +10,22 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from privacy_service import clock
 from privacy_service.accounts.access import dpo_required
 from privacy_service.errors import DomainError
 from privacy_service.extensions import db
-from privacy_service.operator import policies, register, schemas, transfers
+from privacy_service.operator import (
+    authorities,
+    breaches,
+    policies,
+    register,
+    schemas,
+    testimonials,
+    transfers,
+)
 from privacy_service.validation import load_form
 
 blueprint = Blueprint("operator", __name__, template_folder="templates", url_prefix="/dpo")
@@ -185,4 +194,230 @@ def publish_policy() -> ResponseReturnValue:
         gettext("The new version was published; account holders are being told by email."),
         lambda _: url_for("operator.policies_page"),
         lambda error: _policies_page(error.status, errors_of(error), request.form),
+    )
+
+
+# --- testimonials ---------------------------------------------------------------------------
+
+
+def _testimonials_page(
+    status: int = 200, errors: dict | None = None, values: Any = None
+) -> ResponseReturnValue:
+    return (
+        render_template(
+            "operator/testimonials.html",
+            testimonials=testimonials.all_with_status(),
+            errors=errors or {},
+            values=values or {"locale": "en"},
+        ),
+        status,
+    )
+
+
+@blueprint.get("/testimonials")
+@dpo_required
+def testimonials_page() -> ResponseReturnValue:
+    return _testimonials_page()
+
+
+@blueprint.post("/testimonials")
+@dpo_required
+def add_testimonial() -> ResponseReturnValue:
+    def action() -> Any:
+        data = load_form(schemas.TestimonialSchema())
+        return testimonials.add(**data, actor=current_user.audit_ref, now=clock.now())
+
+    return attempt(
+        action,
+        gettext("The testimonial was saved; its author was asked for the authorisation."),
+        lambda _: url_for("operator.testimonials_page"),
+        lambda error: _testimonials_page(error.status, errors_of(error), request.form),
+    )
+
+
+@blueprint.post("/testimonials/<int:testimonial_id>/delete")
+@dpo_required
+def remove_testimonial(testimonial_id: int) -> ResponseReturnValue:
+    testimonials.remove(testimonial_id, current_user.audit_ref, clock.now())
+    db.session.commit()
+    flash(gettext("The testimonial was deleted."), "success")
+    return redirect(url_for("operator.testimonials_page"))
+
+
+# --- breaches -------------------------------------------------------------------------------
+
+BREACH_SCOPES = {
+    "all": _l("Everyone"),
+    "organisation": _l("One organisation (customers' staff and contacts)"),
+    "list": _l("One contact list"),
+}
+
+
+def _breaches_page(
+    status: int = 200, errors: dict | None = None, values: Any = None
+) -> ResponseReturnValue:
+    now = clock.now()
+    rows = [(breach, breaches.countdown(breach, now)) for breach in breaches.breaches()]
+    return (
+        render_template(
+            "operator/breaches.html", rows=rows, errors=errors or {}, values=values or {}
+        ),
+        status,
+    )
+
+
+@blueprint.get("/breaches")
+@dpo_required
+def breaches_page() -> ResponseReturnValue:
+    return _breaches_page()
+
+
+@blueprint.post("/breaches")
+@dpo_required
+def record_breach() -> ResponseReturnValue:
+    def action() -> Any:
+        data = load_form(schemas.BreachSchema())
+        return breaches.record_breach(**data, actor=current_user.audit_ref, now=clock.now())
+
+    return attempt(
+        action,
+        gettext("The breach was recorded. The 72 hours to notify the authority have started."),
+        lambda breach: url_for("operator.breach_page", breach_id=breach.id),
+        lambda error: _breaches_page(error.status, errors_of(error), request.form),
+    )
+
+
+def _breach_page(
+    breach_id: int,
+    status: int = 200,
+    form: str | None = None,
+    errors: dict | None = None,
+    values: Any = None,
+) -> ResponseReturnValue:
+    breach = breaches.get_breach(breach_id)
+    return (
+        render_template(
+            "operator/breach.html",
+            breach=breach,
+            clock=breaches.countdown(breach, clock.now()),
+            deadline=breaches.deadline(breach),
+            notifications=[(n, breaches.delivery_counts(n)) for n in breach.notifications],
+            scopes=BREACH_SCOPES,
+            form=form,
+            errors=errors or {},
+            values=values or {},
+        ),
+        status,
+    )
+
+
+@blueprint.get("/breaches/<int:breach_id>")
+@dpo_required
+def breach_page(breach_id: int) -> ResponseReturnValue:
+    return _breach_page(breach_id)
+
+
+@blueprint.post("/breaches/<int:breach_id>/authority")
+@dpo_required
+def notify_authority(breach_id: int) -> ResponseReturnValue:
+    def action() -> Any:
+        breach = breaches.get_breach(breach_id)
+        data = load_form(schemas.AuthorityNotificationSchema())
+        return breaches.record_authority_notification(
+            breach, **data, actor=current_user.audit_ref, now=clock.now()
+        )
+
+    return attempt(
+        action,
+        gettext("The notification to the authority was recorded."),
+        lambda breach: url_for("operator.breach_page", breach_id=breach.id),
+        lambda error: _breach_page(
+            breach_id, error.status, "authority", errors_of(error), request.form
+        ),
+    )
+
+
+@blueprint.post("/breaches/<int:breach_id>/subjects")
+@dpo_required
+def notify_breach_subjects(breach_id: int) -> ResponseReturnValue:
+    def action() -> Any:
+        breach = breaches.get_breach(breach_id)
+        data = load_form(schemas.BreachNoticeSchema())
+        return breaches.notify_subjects(
+            breach,
+            scope=data["scope"],
+            scope_id=data.get("scope_id"),
+            actor=current_user.audit_ref,
+            now=clock.now(),
+        )
+
+    def done() -> str:
+        return gettext("The notices are on their way.")
+
+    return attempt(
+        action,
+        done(),
+        lambda notification: url_for("operator.breach_page", breach_id=notification.breach_id),
+        lambda error: _breach_page(
+            breach_id, error.status, "subjects", errors_of(error), request.form
+        ),
+    )
+
+
+# --- requests from authorities --------------------------------------------------------------
+
+
+def _authorities_page(
+    status: int = 200, errors: dict | None = None, values: Any = None
+) -> ResponseReturnValue:
+    customers = authorities.customers()
+    return (
+        render_template(
+            "operator/authorities.html",
+            entries=authorities.requests(),
+            customers=[(str(org.id), org.name) for org in customers],
+            names={org.id: org.name for org in customers},
+            errors=errors or {},
+            values=values or {},
+        ),
+        status,
+    )
+
+
+@blueprint.get("/authority-requests")
+@dpo_required
+def authorities_page() -> ResponseReturnValue:
+    return _authorities_page()
+
+
+@blueprint.post("/authority-requests")
+@dpo_required
+def record_authority_request() -> ResponseReturnValue:
+    def action() -> Any:
+        data = load_form(schemas.AuthorityRequestSchema())
+        return authorities.record_request(**data, actor=current_user.audit_ref, now=clock.now())
+
+    return attempt(
+        action,
+        gettext("The request was recorded."),
+        lambda _: url_for("operator.authorities_page"),
+        lambda error: _authorities_page(error.status, errors_of(error), request.form),
+    )
+
+
+@blueprint.post("/authority-requests/<int:request_id>/answer")
+@dpo_required
+def answer_authority(request_id: int) -> ResponseReturnValue:
+    def action() -> Any:
+        entry = authorities.get_request(request_id)
+        data = load_form(schemas.AuthorityAnswerSchema())
+        return authorities.record_answer(
+            entry, **data, actor=current_user.audit_ref, now=clock.now()
+        )
+
+    return attempt(
+        action,
+        gettext("The answer was recorded."),
+        lambda _: url_for("operator.authorities_page"),
+        lambda error: _authorities_page(error.status, errors_of(error)),
     )

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_datetime, get_locale, gettext
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from privacy_service import clock
 from privacy_service.errors import DomainError, InvalidInput
@@ -30,6 +30,7 @@ from privacy_service.plans.schemas import (
     PaymentMethodSchema,
     PlanChangeSchema,
 )
+from privacy_service.route_access import Access, Kind, declare, login_required, public
 from privacy_service.validation import load_form
 
 blueprint = Blueprint("plans", __name__, template_folder="templates")
@@ -80,7 +81,7 @@ def customer_required(admin: bool = False) -> Callable:
                 abort(403)
             return view(*args, **kwargs)
 
-        return wrapper
+        return declare(Access(Kind.CUSTOMER_ADMIN if admin else Kind.CUSTOMER))(wrapper)
 
     return decorator
 
@@ -97,6 +98,7 @@ def _actor() -> str:
 
 
 @blueprint.get("/pricing")
+@public("public pricing")
 def pricing() -> ResponseReturnValue:
     plans = service.available_plans()
     return render_template(
@@ -110,6 +112,7 @@ def pricing() -> ResponseReturnValue:
 
 
 @blueprint.get("/help/plans")
+@public("public help")
 def help_page() -> ResponseReturnValue:
     plans = service.available_plans()
     return render_template(

@@ -54,7 +54,7 @@ def create_request() -> ResponseReturnValue:
       - in: header
         name: Idempotency-Key
         required: false
-        schema: {type: string, maxLength: 255}
+        schema: {type: string, pattern: "^[!-~]{1,255}$"}
         description: Any unique value per logical request (a UUID), reused on retries
       requestBody:
         required: true

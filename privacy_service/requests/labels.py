@@ -71,7 +71,9 @@ SECTION_LABELS = {
     "contact_lists": _l("List memberships and contact fields"),
     "message_events": _l("Sending and tracking events"),
     "outbox_messages": _l("Messages to you and sender addresses"),
+    "campaign_recipients": _l("Campaigns sent to you"),
     "requests": _l("Your privacy requests"),
+    "operator_registers": _l("Testimonials, consent renewals and policy notices"),
 }
 
 # What providers say they keep (``ErasureOutcome.kept``), so the answer to an erasure reads in

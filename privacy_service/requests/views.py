@@ -18,7 +18,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_datetime, get_locale, gettext
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from privacy_service import clock
 from privacy_service.accounts.service import PROFILE_FIELDS
@@ -41,6 +41,7 @@ from privacy_service.requests.labels import (
 )
 from privacy_service.requests.models import DataSubjectRequest, RequestSource
 from privacy_service.requests.schemas import AccountRequestForm, PublicRequestForm
+from privacy_service.route_access import Access, Kind, declare, login_required, public
 from privacy_service.validation import load_form
 from privacy_service.web import form_limit
 
@@ -143,6 +144,7 @@ def _load_request_form(schema: Any) -> tuple[dict[str, Any], Any]:
 
 @blueprint.route("/requests/new", methods=["GET", "POST"])
 @limiter.limit(form_limit, methods=["POST"])
+@public("public request form for data subjects")
 def new_request() -> ResponseReturnValue:
     if request.method == "GET":
         values = {"kind": request.args.get("kind", "")}
@@ -173,6 +175,7 @@ def new_request() -> ResponseReturnValue:
 
 
 @blueprint.get("/requests/sent")
+@public("static confirmation page")
 def sent() -> ResponseReturnValue:
     return render_template(
         "requests/sent.html",
@@ -223,6 +226,7 @@ def new_account_request() -> ResponseReturnValue:
 
 @blueprint.route("/requests/confirm/<token>", methods=["GET", "POST"])
 @limiter.limit(form_limit, methods=["POST"])
+@public("data subject's signed link")
 def confirm(token: str) -> ResponseReturnValue:
     # A GET only shows the page: mail scanners that open links must not confirm anything.
     if request.method == "GET":
@@ -235,6 +239,7 @@ def confirm(token: str) -> ResponseReturnValue:
 
 @blueprint.route("/requests/confirm-new-address/<token>", methods=["GET", "POST"])
 @limiter.limit(form_limit, methods=["POST"])
+@public("data subject's signed link")
 def confirm_new_address(token: str) -> ResponseReturnValue:
     """The new address of an address correction proves itself (a GET only shows the page)."""
     max_age = service.confirmation_max_age()
@@ -247,6 +252,7 @@ def confirm_new_address(token: str) -> ResponseReturnValue:
 
 
 @blueprint.get("/organisation/corrections")
+@declare(Access(Kind.CUSTOMER))  # operator staff get 404 below
 @login_required
 def organisation_corrections() -> ResponseReturnValue:
     """GDPR art. 19: the organisation sees every correction made to its contacts."""
@@ -257,6 +263,7 @@ def organisation_corrections() -> ResponseReturnValue:
 
 
 @blueprint.get("/requests/export/<token>")
+@public("data subject's signed export link")
 def export_landing(token: str) -> ResponseReturnValue:
     export = fulfilment.export_for_token(token, clock.now())
     return render_template("requests/export.html", export=export)
@@ -264,6 +271,7 @@ def export_landing(token: str) -> ResponseReturnValue:
 
 @blueprint.post("/requests/export/<token>")
 @limiter.limit(form_limit)
+@public("data subject's signed export link")
 def export_download(token: str) -> ResponseReturnValue:
     download = fulfilment.start_download(token, clock.now())
     db.session.commit()

@@ -37,3 +37,20 @@ register_category(
         order=70,
     )
 )
+
+register_category(
+    Category(
+        code="blind_index_shadow",
+        label=lazy_gettext("Blind-index rotation in progress"),
+        tables=("blind_index_shadow",),
+        clock_start=lazy_gettext("the rotation’s switch"),
+        default_days=0,
+        policy_days=0,
+        action=Action.DELETE,
+        legal_basis=lazy_gettext("Security of processing (GDPR art. 32)"),
+        no_subject_reason="keyed hashes of other indexes, emptied by the switch",
+        handled_by="keys blind-index switch",
+        editable=False,
+        order=90,
+    )
+)

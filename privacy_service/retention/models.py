@@ -87,3 +87,13 @@ class PurgeRun(db.Model):
     @property
     def total_held(self) -> int:
         return sum(int(item.get("held", 0)) for item in (self.counts or {}).values())
+
+
+class BlindIndexShadow(db.Model):
+    """A blind-index rotation's new index beside the old one (old -> HMAC(next key, old)),
+    built in batches while the service runs, applied by the switch, emptied afterwards."""
+
+    __tablename__ = "blind_index_shadow"
+
+    old_index: Mapped[str] = mapped_column(String(64), primary_key=True)
+    new_index: Mapped[str] = mapped_column(String(64))

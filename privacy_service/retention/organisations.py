@@ -14,7 +14,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext
 from sqlalchemy import ColumnElement, Table, and_, delete, func, select, update
 
-from privacy_service import audit
+from privacy_service import audit, crypto
 from privacy_service.accounts.models import Organisation, User
 from privacy_service.errors import DomainError
 from privacy_service.extensions import db
@@ -161,6 +161,8 @@ def _anonymise(organisation_id: int, now: datetime) -> None:
         .where(and_(Organisation.id == organisation_id, Organisation.purged_at.is_(None)))
         .values(name=ANONYMOUS_NAME, purged_at=now)
     )
+    # Crypto-shredding: backups still hold the rows; without the data key they are unreadable.
+    crypto.keyring().destroy_organisation_key(organisation_id)
     audit.record(
         "system", "retention.organisation_purged", f"organisation:{organisation_id}", now=now
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,8 @@ DEFAULT_BATCH_SIZE = 1000
 MAXIMUM_DAYS = 3650
 # A run whose counts have not moved for this long lost its process (a batch takes seconds).
 STALE_RUN_AFTER = timedelta(minutes=15)
+# The run's progress row is written every this many batches.
+PROGRESS_EVERY = 10
 
 
 class RuleChangeRefused(InvalidInput):
@@ -402,17 +404,22 @@ def _purge_category(
     with category_lock(item.code) as acquired:
         if not acquired:
             return {"removed": 0, "held": 0, "skipped": "locked"}
+        # Holds and the period are read once per category; each batch gets the time.
+        base = _context(item, clock(), batch_size)
         while True:
-            ctx = _context(item, clock(), batch_size)
+            ctx = replace(base, now=clock())
             removed = item.purge_batch(ctx)
             if not removed:
+                db.session.commit()
                 break
             outcome.removed += removed
             outcome.batches += 1
-            counts = dict(run.counts or {})
-            counts[item.code] = {"removed": outcome.removed, "held": 0}
-            run.counts = counts
-            run.heartbeat_at = ctx.now
+            if outcome.batches % PROGRESS_EVERY == 1:
+                # Progress and heartbeat in the batch's own transaction: one commit per batch.
+                counts = dict(run.counts or {})
+                counts[item.code] = {"removed": outcome.removed, "held": 0}
+                run.counts = counts
+                run.heartbeat_at = ctx.now
             db.session.commit()
             if after_batch is not None:
                 after_batch(item.code, removed)

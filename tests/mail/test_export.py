@@ -164,6 +164,29 @@ def test_import_an_export_from_a_spreadsheet_with_latin1_and_semicolons(client, 
     assert job_id
 
 
+def test_header_cells_are_escaped_for_spreadsheets_too(client, db, owner, clock):
+    """Attribute names and uploaded column names are the customer's text: a header cell such as
+    =HYPERLINK(...) would run in a spreadsheet just like a data cell."""
+    contact_list = ContactListFactory(organisation_id=owner.organisation_id)
+    contact = ContactFactory(
+        organisation_id=owner.organisation_id,
+        email="ana@example.org",
+        attributes={'=HYPERLINK("http://evil.example")': "x", "@SUM(1)": "y"},
+    )
+    ListMembershipFactory(contact_list=contact_list, contact=contact)
+    header = read_csv(_export(client, contact_list.id))[0]
+    assert '\'=HYPERLINK("http://evil.example")' in header and "'@SUM(1)" in header
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in header)
+
+    content = b'email,=HYPERLINK("http://evil.example"),-2+3\r\nnot-an-email,a,b\r\n'
+    job_id = import_file(client, contact_list.id, content, ["email", "ignore", "ignore"])
+    process_queued_imports(clock.now)
+    rejects = client.get(f"/lists/{contact_list.id}/imports/{job_id}/rejects.csv", buffered=True)
+    table = read_csv(rejects.get_data(as_text=True))
+    assert table[0][3:] == ["email", '\'=HYPERLINK("http://evil.example")', "'-2+3"]
+    assert len(table) == 2
+
+
 def test_export_file_is_named_after_the_list_and_the_organisation_s_day(client, db, owner, clock):
     # 23:30 UTC on 31 March is already 1 April in Paris (the organisation's zone).
     clock.set(datetime(2026, 3, 31, 23, 30, tzinfo=UTC))

@@ -114,3 +114,43 @@ def _check_messages() -> None:
     fields = raised.value.fields
     assert set(fields) == {"name", "attributes.Diagnostic"}
     assert "DE89" not in str(fields)
+
+
+def test_a_check_that_crashes_refuses_the_value_and_logs_without_it(app, monkeypatch, caplog):
+    """Fail closed: a validator raising is not "not this identifier" but "cannot tell"."""
+    from privacy_service.mail import sensitive
+
+    def crash(value: str) -> bool:
+        raise RuntimeError("validator bug")
+
+    crashing = {
+        length: tuple(
+            type(identifier)(
+                identifier.code, identifier.label, identifier.lengths, identifier.raw_shape, crash
+            )
+            for identifier in identifiers
+        )
+        for length, identifiers in sensitive._BY_LENGTH.items()
+    }
+    monkeypatch.setattr(sensitive, "_BY_LENGTH", crashing)
+    finding = check_field("notes", "295109912611193")
+    assert finding is not None and finding.reason == NATIONAL_ID
+    with pytest.raises(InvalidInput) as refused:
+        refuse_sensitive_data({"notes": "295109912611193"})
+    assert "notes" in refused.value.fields
+    logged = caplog.text
+    assert "sensitive_check_failed" in logged and "RuntimeError" in logged
+    assert "295109912611193" not in logged
+
+
+def test_a_scan_that_crashes_refuses_the_value(app, monkeypatch, caplog):
+    from privacy_service.mail import sensitive
+
+    def crash(value: str) -> None:
+        raise ValueError("scanner bug")
+
+    monkeypatch.setattr(sensitive, "scan_value", crash)
+    finding = check_field("city", "Lyon")
+    assert finding is not None and finding.reason == sensitive.CHECK_FAILED
+    assert "could not be checked" in finding.message
+    assert "scan" in caplog.text and "Lyon" not in caplog.text

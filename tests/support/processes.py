@@ -16,6 +16,18 @@ from flask import Flask
 def service_process(app: Flask, *arguments: str, **settings: Any) -> subprocess.Popen:
     """``privacy-service ARGUMENTS`` with the test app's database, keys, relay and ``settings``
     (as ``PRIVACY_SERVICE_<NAME>`` variables)."""
+    command = "from privacy_service.cli import main; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", command, *arguments],
+        env=service_environment(app, **settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def service_environment(app: Flask, **settings: Any) -> dict[str, str]:
+    """The environment of a service process sharing the test app's database, keys and relay."""
     config = app.config
     env = {
         **os.environ,
@@ -31,14 +43,7 @@ def service_process(app: Flask, *arguments: str, **settings: Any) -> subprocess.
         env["PRIVACY_SERVICE_SMTP_HOST"] = str(config["SMTP_HOST"])
         env["PRIVACY_SERVICE_SMTP_PORT"] = str(config["SMTP_PORT"])
     env.update({f"PRIVACY_SERVICE_{name}": str(value) for name, value in settings.items()})
-    command = "from privacy_service.cli import main; main()"
-    return subprocess.Popen(
-        [sys.executable, "-c", command, *arguments],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return env
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:

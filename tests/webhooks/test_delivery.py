@@ -13,12 +13,15 @@ import standardwebhooks
 from sqlalchemy import select
 
 from privacy_service.audit.models import AuditEvent
+from privacy_service.consent.models import ConsentRecord
 from privacy_service.crypto import blind_index
+from privacy_service.mail.imports import process_queued_imports
 from privacy_service.requests import service
 from privacy_service.requests.models import DataSubjectRequest
 from privacy_service.webhooks import jobs
 from privacy_service.webhooks.models import WebhookDelivery
-from tests.factories import DPOFactory
+from tests.factories import ContactListFactory, DPOFactory
+from tests.mail.helpers import csv_bytes, customer, import_file, log_in
 from tests.support.forms import login, submit_form
 from tests.support.oauth import bearer, issue_token
 from tests.support.webhooks import WebhookReceiver, documented_verification
@@ -31,6 +34,11 @@ GRANT = {
     "source": "api",
     "text": "Yes, send me the newsletter.",
 }
+
+
+@pytest.fixture
+def app_config():
+    return {"IMPORT_WORKER_THREAD": False}
 
 
 @pytest.fixture
@@ -229,3 +237,54 @@ def test_request_status_changes_are_announced_with_the_request_id(client, db, cl
     assert {c["data"]["request_id"] for c in changes} == {filed["id"]}
     assert changes[0]["data"]["due_at"] == request.due_at.isoformat()
     assert all(b"asker@example.org" not in d.body for d in receiver.received)
+
+
+def test_a_list_import_announces_each_consent_it_records(client, db, clock, receiver):
+    endpoint = register(client, receiver.url)
+    allowed = register(client, receiver.url.replace("/privacy", "/allowed"))
+    login(client, DPOFactory().email, "correct horse battery staple")
+    page = "/dpo/webhooks/"
+    assert submit_form(client, f"/dpo/webhooks/{allowed['id']}/addresses", {}, page_url=page)
+    record_consent(client, email="single@example.org")
+    assert jobs.deliver() == 2
+    single_event = min((json.loads(d.body)["data"] for d in receiver.received), key=len)
+    receiver.received.clear()
+
+    owner = customer("org_admin")
+    news = ContactListFactory(organisation_id=owner.organisation_id, kind="marketing")
+    log_in(client, owner)
+    addresses = ["ana@example.org", "bo@example.org", "cy@example.org"]
+    import_file(client, news.id, csv_bytes([["email"], *[[a] for a in addresses]]), ["email"])
+    process_queued_imports(clock.now)
+
+    # The same event record_consent announces, one per imported record, each with its own id,
+    # the address only to the endpoint allowed to receive it.
+    assert jobs.deliver() == 6
+    records = {
+        record.email_index: record
+        for record in db.session.scalars(
+            select(ConsentRecord).where(ConsentRecord.list_id == news.id)
+        )
+    }
+    assert set(records) == {blind_index(address) for address in addresses}
+    by_endpoint: dict[str, list[dict]] = {"plain": [], "allowed": []}
+    for delivery in receiver.received:
+        # Which endpoint it went to: the one whose secret signed it.
+        for name, secret in (("plain", endpoint["secret"]), ("allowed", allowed["secret"])):
+            try:
+                body = standardwebhooks.Webhook(secret).verify(delivery.body, delivery.headers)
+            except standardwebhooks.WebhookVerificationError:
+                continue
+            assert body["type"] == "consent.granted"
+            by_endpoint[name].append(body["data"])
+    for name, events in by_endpoint.items():
+        assert len(events) == 3
+        for data in events:
+            record = records[data["subject"]]
+            assert set(data) == set(single_event) | ({"email"} if name == "allowed" else set())
+            assert data["record_id"] == record.id
+            assert data["source"] == "import"
+            assert data["purpose"] == "marketing_email"
+            assert data["organisation_id"] == owner.organisation_id
+    assert sorted(d["email"] for d in by_endpoint["allowed"]) == addresses
+    assert len({delivery.headers["webhook-id"] for delivery in receiver.received}) == 3

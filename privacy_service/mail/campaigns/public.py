@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from privacy_service import clock
 from privacy_service.extensions import db
 from privacy_service.mail.campaigns import tracking
+from privacy_service.route_access import public
 from privacy_service.signing import InvalidToken
 
 blueprint = Blueprint("campaigns_public", __name__)
@@ -19,6 +20,7 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 
 
 @blueprint.get("/t/o/<token>.gif")
+@public("open pixel of a campaign message, signed token")
 def opened(token: str) -> ResponseReturnValue:
     try:
         tracking.record_open(token, clock.now())
@@ -32,6 +34,7 @@ def opened(token: str) -> ResponseReturnValue:
 
 
 @blueprint.get("/t/c/<token>")
+@public("click redirect of a campaign message, signed token")
 def clicked(token: str) -> ResponseReturnValue:
     # A bad token answers the error page: the redirect goes only to a URL we signed.
     url = tracking.record_click(token, clock.now())

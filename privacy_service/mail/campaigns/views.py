@@ -10,6 +10,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
+from sqlalchemy import select
 
 from privacy_service import clock
 from privacy_service.errors import Conflict, DomainError, InvalidInput
@@ -80,9 +81,21 @@ def skip_labels() -> dict[str, str]:
     }
 
 
+def campaign_name(campaign_id: int | None) -> str:
+    """The name of one of the user's organisation's campaigns (events on a contact's page)."""
+    if campaign_id is None or not current_user.is_authenticated:
+        return ""
+    name = db.session.scalar(
+        select(Campaign.name).where(
+            Campaign.id == campaign_id, Campaign.organisation_id == _organisation_id()
+        )
+    )
+    return name or ""
+
+
 @blueprint.app_context_processor
 def _labels() -> dict[str, Any]:
-    return {"campaign_status_labels": status_labels}
+    return {"campaign_status_labels": status_labels, "campaign_name": campaign_name}
 
 
 # --- list and drafts --------------------------------------------------------------------------

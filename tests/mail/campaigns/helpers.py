@@ -79,7 +79,7 @@ def audience(
     unsubscribed: set[int] = frozenset(),
     tracking: set[int] = frozenset(),
     attributes: Any = None,
-    prefix: str = "person",
+    prefix: str = "reader",
 ) -> Audience:
     """``count`` contacts on a new list; all consented (marketing) except ``without_consent``;
     ``tracking`` also consented to behavioural tracking."""
@@ -146,7 +146,12 @@ def audience(
             contacts[number].email,
             "behavioural_tracking",
             True,
-            Evidence(policy_version="2026-01", source="web_form", occurred_at=now),
+            Evidence(
+                policy_version="2026-01",
+                source="web_form",
+                occurred_at=now,
+                text="I agree that my opens and clicks are recorded.",
+            ),
             now,
             "test",
             organisation_id,
