@@ -267,7 +267,9 @@ def test_dpo_navigation_fits_on_one_line_in_french_at_1280(browser, live_server,
         assert page.locator("html").get_attribute("lang") == "fr"
         tops = page.eval_on_selector_all(
             "nav.main-nav > *",
-            "items => items.map(item => [item.getBoundingClientRect().top, item.getBoundingClientRect().bottom, item.textContent.trim()])",
+            "items => items.map(item => {"
+            " const box = item.getBoundingClientRect();"
+            " return [box.top, box.bottom, item.textContent.trim()]; })",
         )
         assert len(tops) > 5 and max(t[0] for t in tops) < min(t[1] for t in tops), tops
     finally:

@@ -1,7 +1,7 @@
 """French typography in the seeded consent purposes: ’ instead of the ASCII apostrophe
 
 Revision ID: staffpages_0001
-Revises: retention_0002
+Revises: retention_0003
 Create Date: 2026-11-30 21:15:00
 
 The purposes seeded by consent_0001 wrote "mesure d'audience"; French pages use ’ everywhere
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "staffpages_0001"
-down_revision = "retention_0002"
+down_revision = "retention_0003"
 branch_labels = None
 depends_on = None
 
