@@ -192,6 +192,7 @@ def world(db, clock):
             # Nothing to show yet: their pages answer "not found", which must be French too.
             "invoice_id": 999_999,
             "campaign_id": 999_999,
+            "breach_id": 999_999,
         },
     }
 
