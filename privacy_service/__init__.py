@@ -24,7 +24,7 @@ from privacy_service.extensions import (
     login_manager,
     migrate,
 )
-from privacy_service.i18n import LANGUAGE_NAMES, elide, language_name, select_locale
+from privacy_service.i18n import LANGUAGE_NAMES, elide, select_locale
 from privacy_service.logs import configure_logging
 from privacy_service.operator import transfers
 from privacy_service.web import (
@@ -167,7 +167,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     transfers.check_smtp_relay(app.config)
     app.add_template_filter(elide, "elide")
-    app.add_template_global(language_name, "language_name")
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:

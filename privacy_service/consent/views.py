@@ -329,7 +329,7 @@ def _clients_page(secret: str | None = None, created: OAuthClient | None = None,
         render_template(
             "consent/dpo_clients.html",
             clients=oauth_service.list_clients(),
-            scopes=oauth_service.SCOPE_LABELS,
+            scopes=oauth_service.SCOPES,
             secret=secret,
             created=created,
             **context,

@@ -13,7 +13,6 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 from sqlalchemy import text
 
 from privacy_service import service_signature
@@ -53,10 +52,6 @@ def switch_language(code: str) -> ResponseReturnValue:
     target = safe_next_url(request.args.get("next")) or url_for("core.home")
     response = redirect(target)
     if code in current_app.config["LANGUAGES"]:
-        if current_user.is_authenticated and current_user.locale != code:
-            # The emails they receive follow the language they chose, too.
-            current_user.locale = code
-            db.session.commit()
         # Strictly necessary: it only remembers a choice the person just made.
         response.set_cookie(
             LANGUAGE_COOKIE,

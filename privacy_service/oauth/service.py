@@ -33,17 +33,6 @@ SCOPES = {
     "lists:write": "Change the organisation's contact lists",
 }
 CUSTOMER_SCOPES = {"lists:read", "lists:write"}
-# The same descriptions for staff pages, in their language (SCOPES stays English: OpenAPI).
-SCOPE_LABELS = {
-    "consent:read": _l("Check consent and read consent history"),
-    "consent:write": _l("Record consent grants and withdrawals"),
-    "requests:write": _l("File data-subject requests"),
-    "requests:read": _l("Follow the data-subject requests the client filed"),
-    "suppression:read": _l("Look up the suppression list"),
-    "webhooks:manage": _l("Register and manage the client’s webhook endpoints"),
-    "lists:read": _l("Read the organisation’s contact lists"),
-    "lists:write": _l("Change the organisation’s contact lists"),
-}
 
 
 def create_client(
