@@ -29,11 +29,6 @@ class StoredValue:
     plain: str
 
 
-# Binary columns that hold no personal data by construction, searched as their raw bytes:
-# APScheduler pickles a job's function reference and fixed arguments (never a person's data).
-PLAIN_BINARY_COLUMNS = {("apscheduler_jobs", "job_state")}
-
-
 def encrypted_columns() -> dict[tuple[str, str], EncryptedBytes]:
     """(table, column) -> its encrypted type, for every encrypted column of every model."""
     return {
@@ -73,18 +68,12 @@ def stored_values() -> Iterator[StoredValue]:
                 and (table.name, column.name) not in NOT_PERSONAL_BINARY
             }
             unknown = binary - {column for name, column in encrypted if name == table.name}
-            unknown -= {column for name, column in PLAIN_BINARY_COLUMNS if name == table.name}
             assert not unknown, f"{table.name}: binary columns not declared encrypted: {unknown}"
             for row in connection.execute(table.select()):
                 for column, value in row._mapping.items():
                     if value is None or (table.name, column) in NOT_PERSONAL_BINARY:
                         continue
-                    if isinstance(value, bytes | memoryview) and (
-                        (table.name, column) in PLAIN_BINARY_COLUMNS
-                    ):
-                        text = bytes(value).decode("latin-1")
-                        yield StoredValue(table.name, column, text, text)
-                    elif isinstance(value, bytes | memoryview):
+                    if isinstance(value, bytes | memoryview):
                         value = bytes(value)
                         column_type = encrypted[(table.name, column)]
                         # Binary plaintext (an identity document) is searched for text too.
